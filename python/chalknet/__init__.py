@@ -1,0 +1,6 @@
+"""chalknet: an educational neural-network engine with a Keras-style API and fast kernels."""
+
+from ._version import __version__
+from .ops import build_info, get_num_threads, set_num_threads
+
+__all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads"]

@@ -1,0 +1,145 @@
+"""The Layer protocol every chalknet layer follows.
+
+A layer holds configuration and parameters; the math lives in :mod:`chalknet.ops`. The course
+teaches backpropagation explicitly, so every layer has two passes that you can call by hand::
+
+    y = layer.forward(x, training=True)   # also layer(x); caches what backward needs
+    dx = layer.backward(dy)               # dy = dL/dy; returns dL/dx, stores dL/dweights
+    layer.get_gradients()                 # [dL/dkernel, dL/dbias, ...] in get_weights() order
+
+A layer builds itself on its first call, from the input shape (batch axis excluded), by
+calling ``add_weight`` for each parameter in Keras's order.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+_layer_counter = itertools.count()
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def standardize_dtype(dtype) -> np.dtype:
+    """Map "float32"/"float64" (or the NumPy types) to a NumPy dtype; reject anything else."""
+    name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if name not in _DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return np.dtype(_DTYPES[name])
+
+
+class Layer:
+    """Base class: configuration, parameters, ``forward``/``backward`` and weight access.
+
+    Subclasses implement ``build(input_shape)`` (create weights with ``add_weight``),
+    ``compute_output_shape(input_shape)``, ``forward(x, training)`` and ``backward(dy)``.
+    Shapes passed to ``build`` and ``compute_output_shape`` exclude the batch axis.
+    """
+
+    def __init__(self, name=None, dtype="float32", trainable=True, input_shape=None):
+        base = type(self).__name__.lower()
+        self.name = name or f"{base}_{next(_layer_counter)}"
+        self.dtype = standardize_dtype(dtype)
+        self.trainable = trainable
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.built = False
+        self._weight_names: list[str] = []
+        self._trainable_flags: dict[str, bool] = {}
+        self._regularizers: dict = {}
+        self._gradients: dict[str, np.ndarray] = {}
+
+    # ----- building -------------------------------------------------------------------------
+    def build(self, input_shape) -> None:
+        """Create the weights for inputs of ``input_shape`` (batch axis excluded)."""
+        self.built = True
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        """Output shape (batch axis excluded) for inputs of ``input_shape``."""
+        return tuple(input_shape)
+
+    def maybe_build(self, input_shape) -> None:
+        if not self.built:
+            self.input_shape = tuple(input_shape)
+            self.build(tuple(input_shape))
+            self.built = True
+
+    def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
+        """Create parameter ``name`` (also set as an attribute) and register it, in order."""
+        from .. import initializers
+
+        value = initializers.get(initializer)(tuple(shape), self.dtype)
+        value = np.ascontiguousarray(value, dtype=self.dtype)
+        setattr(self, name, value)
+        self._weight_names.append(name)
+        self._trainable_flags[name] = trainable
+        if regularizer is not None:
+            self._regularizers[name] = regularizer
+        return value
+
+    # ----- the two passes -------------------------------------------------------------------
+    def __call__(self, x, training=False):
+        x = np.asarray(x)
+        self.maybe_build(x.shape[1:])
+        return self.forward(x, training=training)
+
+    def forward(self, x, training=False):
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, dy):
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def set_gradient(self, name: str, value: np.ndarray) -> None:
+        """Store dL/d(weight ``name``); called by ``backward``."""
+        self._gradients[name] = value
+
+    # ----- weights --------------------------------------------------------------------------
+    @property
+    def weight_names(self) -> list[str]:
+        return list(self._weight_names)
+
+    @property
+    def trainable_weight_names(self) -> list[str]:
+        if not self.trainable:
+            return []
+        return [n for n in self._weight_names if self._trainable_flags[n]]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of the parameters, in Keras's order."""
+        return [getattr(self, n).copy() for n in self._weight_names]
+
+    def set_weights(self, weights) -> None:
+        """Set the parameters from a list in ``get_weights()`` order (shapes must match)."""
+        weights = list(weights)
+        if len(weights) != len(self._weight_names):
+            raise ValueError(
+                f"{self.name}.set_weights: expected {len(self._weight_names)} arrays "
+                f"({', '.join(self._weight_names)}), got {len(weights)}"
+            )
+        for name, value in zip(self._weight_names, weights):
+            current = getattr(self, name)
+            value = np.asarray(value)
+            if value.shape != current.shape:
+                raise ValueError(
+                    f"{self.name}.set_weights: {name} must have shape {current.shape}, "
+                    f"got {value.shape}"
+                )
+            current[...] = value
+
+    def get_gradients(self) -> list[np.ndarray]:
+        """dL/dweight from the last ``backward``, in ``get_weights()`` order."""
+        missing = [n for n in self._weight_names if n not in self._gradients]
+        if missing:
+            raise RuntimeError(f"{self.name}: no gradient yet for {missing}; call backward first")
+        return [self._gradients[n] for n in self._weight_names]
+
+    def count_params(self) -> int:
+        return int(sum(getattr(self, n).size for n in self._weight_names))
+
+    def get_config(self) -> dict:
+        """The constructor arguments that recreate this layer (used by saving)."""
+        return {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
