@@ -129,7 +129,7 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1) ->
     if bias is not None:
         bias = _as_float_array(bias, op, "bias", x.dtype)
     strides, dilation, pads, _ = conv_geometry(x.shape, kernel.shape[:2], strides, padding,
-                                               dilation_rate)
+                                               dilation_rate, op)
     return _core.conv2d_forward(x, kernel, bias, strides, pads, dilation)
 
 
@@ -144,7 +144,7 @@ def conv2d_backward_input(d_output, kernel, input_shape, strides=1, padding="val
                          f"got shape {kernel.shape}")
     input_shape = _input_shape(input_shape, op)
     strides, dilation, pads, _ = conv_geometry(input_shape, kernel.shape[:2], strides, padding,
-                                               dilation_rate)
+                                               dilation_rate, op)
     return _core.conv2d_backward_input(d_output, kernel, input_shape, strides, pads, dilation)
 
 
@@ -154,18 +154,20 @@ def conv2d_backward_kernel(d_output, x, kernel_size, strides=1, padding="valid",
     op = "ops.conv2d_backward_kernel"
     d_output = _nhwc(d_output, op, "d_output")
     x = _nhwc(x, op, "x", d_output.dtype)
-    kernel_size = _pair(kernel_size, "kernel_size")
+    kernel_size = _pair(kernel_size, "kernel_size", op)
     strides, dilation, pads, _ = conv_geometry(x.shape, kernel_size, strides, padding,
-                                               dilation_rate)
+                                               dilation_rate, op)
     d_kernel, d_bias = _core.conv2d_backward_kernel(d_output, x, kernel_size, strides, pads,
                                                     dilation)
     return d_kernel, d_bias
 
 
-def _pool_geometry(input_shape, pool_size, strides, padding):
-    pool_size = _pair(pool_size, "pool_size")
+def _pool_geometry(input_shape, pool_size, strides, padding, op):
+    pool_size = _pair(pool_size, "pool_size", op)
+    if min(pool_size) < 1:
+        raise ValueError(f"{op}: pool_size must be >= 1, got {pool_size}")
     strides = pool_size if strides is None else strides
-    strides, _, pads, _ = conv_geometry(input_shape, pool_size, strides, padding, 1)
+    strides, _, pads, _ = conv_geometry(input_shape, pool_size, strides, padding, 1, op)
     return pool_size, strides, pads
 
 
@@ -177,7 +179,7 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid") -> np.ndarray:
     """
     op = "ops.max_pool2d"
     x = _nhwc(x, op, "x")
-    pool_size, strides, pads = _pool_geometry(x.shape, pool_size, strides, padding)
+    pool_size, strides, pads = _pool_geometry(x.shape, pool_size, strides, padding, op)
     return _core.max_pool2d_forward(x, pool_size, strides, pads)
 
 
@@ -186,7 +188,7 @@ def max_pool2d_backward(d_output, x, pool_size=2, strides=None, padding="valid")
     op = "ops.max_pool2d_backward"
     d_output = _nhwc(d_output, op, "d_output")
     x = _nhwc(x, op, "x", d_output.dtype)
-    pool_size, strides, pads = _pool_geometry(x.shape, pool_size, strides, padding)
+    pool_size, strides, pads = _pool_geometry(x.shape, pool_size, strides, padding, op)
     return _core.max_pool2d_backward(d_output, x, pool_size, strides, pads)
 
 
@@ -194,7 +196,7 @@ def avg_pool2d(x, pool_size=2, strides=None, padding="valid") -> np.ndarray:
     """Average pooling over NHWC images; "same" windows average only their in-image pixels."""
     op = "ops.avg_pool2d"
     x = _nhwc(x, op, "x")
-    pool_size, strides, pads = _pool_geometry(x.shape, pool_size, strides, padding)
+    pool_size, strides, pads = _pool_geometry(x.shape, pool_size, strides, padding, op)
     return _core.avg_pool2d_forward(x, pool_size, strides, pads)
 
 
@@ -204,7 +206,7 @@ def avg_pool2d_backward(d_output, input_shape, pool_size=2, strides=None,
     op = "ops.avg_pool2d_backward"
     d_output = _nhwc(d_output, op, "d_output")
     input_shape = _input_shape(input_shape, op)
-    pool_size, strides, pads = _pool_geometry(input_shape, pool_size, strides, padding)
+    pool_size, strides, pads = _pool_geometry(input_shape, pool_size, strides, padding, op)
     return _core.avg_pool2d_backward(d_output, input_shape, pool_size, strides, pads)
 
 

@@ -22,13 +22,13 @@ products too, plus ``col2im``, which adds each patch row back where it was copie
 import numpy as np
 
 
-def _pair(value, name):
+def _pair(value, name, op="conv2d"):
     """2 -> (2, 2); (2, 3) -> (2, 3)."""
     if np.ndim(value) == 0:
         return (int(value), int(value))
     pair = tuple(int(v) for v in value)
     if len(pair) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     return pair
 
 
@@ -40,7 +40,7 @@ def _same_pads(size, window, stride, dilation):
     return total // 2, total - total // 2
 
 
-def resolve_padding(padding, input_hw, window_hw, strides, dilation=(1, 1)):
+def resolve_padding(padding, input_hw, window_hw, strides, dilation=(1, 1), op="conv2d"):
     """Explicit pads (top, bottom, left, right) for ``padding``.
 
     padding: "valid" (none), "same" (TensorFlow's rule: output size ceil(in / stride), the extra
@@ -55,7 +55,8 @@ def resolve_padding(padding, input_hw, window_hw, strides, dilation=(1, 1)):
             top, bottom = _same_pads(input_hw[0], window_hw[0], strides[0], dilation[0])
             left, right = _same_pads(input_hw[1], window_hw[1], strides[1], dilation[1])
             return (top, bottom, left, right)
-        raise ValueError(f"padding must be 'valid', 'same' or explicit pads, got {padding!r}")
+        raise ValueError(f"{op}: padding must be 'valid', 'same' or explicit pads, "
+                         f"got {padding!r}")
     if np.ndim(padding) == 0:
         p = int(padding)
         return (p, p, p, p)
@@ -64,16 +65,23 @@ def resolve_padding(padding, input_hw, window_hw, strides, dilation=(1, 1)):
         return (int(pads[0]), int(pads[0]), int(pads[1]), int(pads[1]))
     if pads.shape == (2, 2):
         return tuple(int(p) for p in pads.ravel())
-    raise ValueError(f"padding must be 'valid', 'same', an int, (ph, pw) or ((t, b), (l, r)), "
-                     f"got {padding!r}")
+    raise ValueError(f"{op}: padding must be 'valid', 'same', an int, (ph, pw) or "
+                     f"((t, b), (l, r)), got {padding!r}")
 
 
-def conv_geometry(input_shape, kernel_size, strides, padding, dilation_rate):
-    """(strides, dilation, pads, (out_h, out_w)) for a convolution or pooling window."""
-    strides = _pair(strides, "strides")
-    dilation = _pair(dilation_rate, "dilation_rate")
-    kernel_size = _pair(kernel_size, "kernel_size")
-    pads = resolve_padding(padding, input_shape[1:3], kernel_size, strides, dilation)
+def conv_geometry(input_shape, kernel_size, strides, padding, dilation_rate, op="conv2d"):
+    """(strides, dilation, pads, (out_h, out_w)) for a convolution or pooling window.
+
+    ``op`` names the caller in error messages.
+    """
+    strides = _pair(strides, "strides", op)
+    dilation = _pair(dilation_rate, "dilation_rate", op)
+    kernel_size = _pair(kernel_size, "kernel_size", op)
+    for name, pair in (("strides", strides), ("dilation_rate", dilation),
+                       ("kernel_size", kernel_size)):
+        if min(pair) < 1:
+            raise ValueError(f"{op}: {name} must be >= 1, got {pair}")
+    pads = resolve_padding(padding, input_shape[1:3], kernel_size, strides, dilation, op)
     out_hw = tuple(
         (input_shape[1 + a] + pads[2 * a] + pads[2 * a + 1] - (kernel_size[a] - 1) * dilation[a] - 1)
         // strides[a] + 1
