@@ -10,6 +10,7 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cstdint>
 #include <sstream>
 #include <string>
 
@@ -218,6 +219,9 @@ Pool2dShape pool_shape(const char* op, const std::array<int64_t, 4>& input, Pair
   }
   for (int64_t d : input) {
     if (d < 0) fail(std::string(op) + ": input shape must be non-negative");
+  }
+  if (input[1] * input[2] > INT32_MAX) {
+    fail(std::string(op) + ": images of more than 2^31 pixels are not supported");
   }
   Pool2dShape s{};
   s.batch = input[0], s.in_h = input[1], s.in_w = input[2], s.channels = input[3];

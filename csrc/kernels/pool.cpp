@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace chalknet {
@@ -34,23 +35,29 @@ inline bool beats(T value, T best) {
   return value > best || (value != value && best == best);
 }
 
-// best (C,) = max over the window of image, argmax (C,) = pixel index (row * in_w + col).
+// Pixel index inside one image, as wide as T so the argmax loop vectorises.
 template <typename T>
-void window_max(T* best, int64_t* argmax, const T* image, const Pool2dShape& s,
+using PixelIndex = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+
+// best (C,) = max over the window of image; argmax (C,), when not null, = pixel index
+// (row * in_w + col) of that maximum.
+template <typename T, bool kArgmax>
+void window_max(T* best, PixelIndex<T>* argmax, const T* image, const Pool2dShape& s,
                 const Window& w) {
   const int64_t c_count = s.channels;
   const int64_t first = w.row_begin * s.in_w + w.col_begin;
   std::memcpy(best, image + first * c_count, sizeof(T) * c_count);
-  if (argmax) std::fill(argmax, argmax + c_count, first);
+  if (kArgmax) std::fill(argmax, argmax + c_count, PixelIndex<T>(first));
   for (int64_t r = w.row_begin; r < w.row_end; ++r) {
     for (int64_t col = w.col_begin; col < w.col_end; ++col) {
       const int64_t pixel = r * s.in_w + col;
       if (pixel == first) continue;
       const T* values = image + pixel * c_count;
+      const PixelIndex<T> index = PixelIndex<T>(pixel);
       for (int64_t c = 0; c < c_count; ++c) {
         const bool take = beats(values[c], best[c]);
         best[c] = take ? values[c] : best[c];
-        if (argmax) argmax[c] = take ? pixel : argmax[c];
+        if (kArgmax) argmax[c] = take ? index : argmax[c];
       }
     }
   }
@@ -77,6 +84,20 @@ void for_each_output_row_disjoint(const Pool2dShape& s, Visit visit) {
   }
 }
 
+// Calls visit(n, ih) for every input row that no window covers (gaps when stride_h > pool_h,
+// rows past the last window), in parallel.
+template <typename Visit>
+void for_uncovered_rows(const Pool2dShape& s, Visit visit) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < s.batch * s.in_h; ++r) {
+    const int64_t ih = r % s.in_h;
+    const int64_t offset = ih + s.pad_top;  // = oh * stride_h + position in the window
+    const int64_t oh = offset / s.stride_h;
+    const bool covered = oh < s.out_h && offset - oh * s.stride_h < s.pool_h;
+    if (!covered) visit(r / s.in_h, ih);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -87,7 +108,8 @@ void max_pool2d_forward(T* y, const T* x, const Pool2dShape& s) {
     const int64_t n = r / s.out_h, oh = r % s.out_h;
     const T* image = x + n * s.in_h * s.in_w * c_count;
     for (int64_t ow = 0; ow < s.out_w; ++ow) {
-      window_max<T>(y + (r * s.out_w + ow) * c_count, nullptr, image, s, window_of(s, oh, ow));
+      window_max<T, false>(y + (r * s.out_w + ow) * c_count, nullptr, image, s,
+                           window_of(s, oh, ow));
     }
   }
 }
@@ -95,14 +117,29 @@ void max_pool2d_forward(T* y, const T* x, const Pool2dShape& s) {
 template <typename T>
 void max_pool2d_backward(T* d_input, const T* d_output, const T* x, const Pool2dShape& s) {
   const int64_t c_count = s.channels, image_size = s.in_h * s.in_w * c_count;
-  zero(d_input, s.batch * image_size);
+  const int64_t row_size = s.in_w * c_count;
+  // Disjoint window rows: each output row clears its own input rows just before adding into
+  // them (cache-warm), and only the rows no window covers are cleared up front.
+  const bool disjoint = s.stride_h >= s.pool_h;
+  if (disjoint) {
+    for_uncovered_rows(s, [&](int64_t n, int64_t ih) {
+      std::fill(d_input + n * image_size + ih * row_size,
+                d_input + n * image_size + (ih + 1) * row_size, T(0));
+    });
+  } else {
+    zero(d_input, s.batch * image_size);
+  }
   for_each_output_row_disjoint(s, [&](int64_t n, int64_t oh) {
     std::vector<T> best(static_cast<size_t>(c_count));
-    std::vector<int64_t> argmax(static_cast<size_t>(c_count));
+    std::vector<PixelIndex<T>> argmax(static_cast<size_t>(c_count));
     const T* image = x + n * image_size;
     T* d_image = d_input + n * image_size;
+    if (disjoint) {
+      const Window rows = window_of(s, oh, 0);
+      std::fill(d_image + rows.row_begin * row_size, d_image + rows.row_end * row_size, T(0));
+    }
     for (int64_t ow = 0; ow < s.out_w; ++ow) {
-      window_max<T>(best.data(), argmax.data(), image, s, window_of(s, oh, ow));
+      window_max<T, true>(best.data(), argmax.data(), image, s, window_of(s, oh, ow));
       const T* dy = d_output + ((n * s.out_h + oh) * s.out_w + ow) * c_count;
       for (int64_t c = 0; c < c_count; ++c) d_image[argmax[c] * c_count + c] += dy[c];
     }
