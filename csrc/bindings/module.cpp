@@ -12,6 +12,8 @@
 
 namespace py = pybind11;
 using namespace chalknet;
+
+void bind_conv(py::module_& m);  // bind_conv.cpp
 using bind::require_array;
 using bind::require_ndim;
 using bind::shape_str;
@@ -81,4 +83,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("build_info", &build_info);
+  bind_conv(m);
 }

@@ -87,3 +87,160 @@ def get_num_threads() -> int:
 def build_info() -> dict:
     """How this build was made and what it runs: version, compiler, OpenMP, SIMD level, threads."""
     return dict(_core.build_info())
+
+
+# ----- convolution and pooling (NHWC) ---------------------------------------------------------
+# Geometry (strides, dilation, explicit pads from "valid"/"same"/numbers) is resolved by the same
+# function the reference uses, so the two can never disagree on TensorFlow's "same" rule.
+
+from .reference.conv2d import _pair, conv_geometry  # noqa: E402  (pure NumPy, no kernels)
+
+
+def _nhwc(x, op: str, name: str, dtype=None) -> np.ndarray:
+    arr = _as_float_array(x, op, name, dtype)
+    if arr.ndim != 4:
+        raise ValueError(f"{op}: {name} must be 4-D (batch, height, width, channels), "
+                         f"got shape {arr.shape}")
+    return arr
+
+
+def _input_shape(shape, op: str) -> tuple:
+    shape = tuple(int(d) for d in shape)
+    if len(shape) != 4:
+        raise ValueError(f"{op}: input_shape must be (batch, height, width, channels), "
+                         f"got {shape}")
+    return shape
+
+
+def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1) -> np.ndarray:
+    """2-D convolution over NHWC images, as Keras's Conv2D computes it.
+
+    x (N, H, W, C), kernel (KH, KW, C, F), bias (F,) or None  ->  y (N, OH, OW, F).
+    padding: "valid", "same" (TensorFlow's rule: the odd row/column goes bottom/right), an int,
+    (ph, pw) or ((top, bottom), (left, right)).  The dtype is x's (float32 or float64; integer
+    x becomes float32); kernel and bias are converted (copied) to it when they differ.
+    """
+    op = "ops.conv2d"
+    x = _nhwc(x, op, "x")
+    kernel = _as_float_array(kernel, op, "kernel", x.dtype)
+    if kernel.ndim != 4:
+        raise ValueError(f"{op}: kernel must be 4-D (kernel_h, kernel_w, in_channels, filters), "
+                         f"got shape {kernel.shape}")
+    if bias is not None:
+        bias = _as_float_array(bias, op, "bias", x.dtype)
+    strides, dilation, pads, _ = conv_geometry(x.shape, kernel.shape[:2], strides, padding,
+                                               dilation_rate, op)
+    return _core.conv2d_forward(x, kernel, bias, strides, pads, dilation)
+
+
+def conv2d_backward_input(d_output, kernel, input_shape, strides=1, padding="valid",
+                          dilation_rate=1) -> np.ndarray:
+    """dL/dx (N, H, W, C) of ``conv2d`` from d_output = dL/dy (N, OH, OW, F)."""
+    op = "ops.conv2d_backward_input"
+    d_output = _nhwc(d_output, op, "d_output")
+    kernel = _as_float_array(kernel, op, "kernel", d_output.dtype)
+    if kernel.ndim != 4:
+        raise ValueError(f"{op}: kernel must be 4-D (kernel_h, kernel_w, in_channels, filters), "
+                         f"got shape {kernel.shape}")
+    input_shape = _input_shape(input_shape, op)
+    strides, dilation, pads, _ = conv_geometry(input_shape, kernel.shape[:2], strides, padding,
+                                               dilation_rate, op)
+    return _core.conv2d_backward_input(d_output, kernel, input_shape, strides, pads, dilation)
+
+
+def conv2d_backward_kernel(d_output, x, kernel_size, strides=1, padding="valid",
+                           dilation_rate=1) -> tuple:
+    """(dL/dkernel (KH, KW, C, F), dL/dbias (F,)) of ``conv2d`` from d_output and x."""
+    op = "ops.conv2d_backward_kernel"
+    d_output = _nhwc(d_output, op, "d_output")
+    x = _nhwc(x, op, "x", d_output.dtype)
+    kernel_size = _pair(kernel_size, "kernel_size", op)
+    strides, dilation, pads, _ = conv_geometry(x.shape, kernel_size, strides, padding,
+                                               dilation_rate, op)
+    d_kernel, d_bias = _core.conv2d_backward_kernel(d_output, x, kernel_size, strides, pads,
+                                                    dilation)
+    return d_kernel, d_bias
+
+
+def _pool_geometry(input_shape, pool_size, strides, padding, op):
+    pool_size = _pair(pool_size, "pool_size", op)
+    if min(pool_size) < 1:
+        raise ValueError(f"{op}: pool_size must be >= 1, got {pool_size}")
+    strides = pool_size if strides is None else strides
+    strides, _, pads, _ = conv_geometry(input_shape, pool_size, strides, padding, 1, op)
+    return pool_size, strides, pads
+
+
+def max_pool2d(x, pool_size=2, strides=None, padding="valid") -> np.ndarray:
+    """Max pooling over NHWC images: (N, H, W, C) -> (N, OH, OW, C).
+
+    strides default to pool_size; padding "valid" or "same" (padded positions are ignored).
+    Ties go to the first maximum of the window read row by row; NaN counts as the maximum.
+    """
+    op = "ops.max_pool2d"
+    x = _nhwc(x, op, "x")
+    pool_size, strides, pads = _pool_geometry(x.shape, pool_size, strides, padding, op)
+    return _core.max_pool2d_forward(x, pool_size, strides, pads)
+
+
+def max_pool2d_backward(d_output, x, pool_size=2, strides=None, padding="valid") -> np.ndarray:
+    """dL/dx of ``max_pool2d``: each d_output value goes to its window's (first) maximum."""
+    op = "ops.max_pool2d_backward"
+    d_output = _nhwc(d_output, op, "d_output")
+    x = _nhwc(x, op, "x", d_output.dtype)
+    pool_size, strides, pads = _pool_geometry(x.shape, pool_size, strides, padding, op)
+    return _core.max_pool2d_backward(d_output, x, pool_size, strides, pads)
+
+
+def avg_pool2d(x, pool_size=2, strides=None, padding="valid") -> np.ndarray:
+    """Average pooling over NHWC images; "same" windows average only their in-image pixels."""
+    op = "ops.avg_pool2d"
+    x = _nhwc(x, op, "x")
+    pool_size, strides, pads = _pool_geometry(x.shape, pool_size, strides, padding, op)
+    return _core.avg_pool2d_forward(x, pool_size, strides, pads)
+
+
+def avg_pool2d_backward(d_output, input_shape, pool_size=2, strides=None,
+                        padding="valid") -> np.ndarray:
+    """dL/dx of ``avg_pool2d``: each d_output value shared equally by its window's pixels."""
+    op = "ops.avg_pool2d_backward"
+    d_output = _nhwc(d_output, op, "d_output")
+    input_shape = _input_shape(input_shape, op)
+    pool_size, strides, pads = _pool_geometry(input_shape, pool_size, strides, padding, op)
+    return _core.avg_pool2d_backward(d_output, input_shape, pool_size, strides, pads)
+
+
+def _global_d_output(d_output, input_shape, op: str) -> np.ndarray:
+    d_output = _as_float_array(d_output, op, "d_output")
+    if d_output.shape != (input_shape[0], input_shape[3]):
+        raise ValueError(f"{op}: d_output must have shape {(input_shape[0], input_shape[3])}, "
+                         f"got {d_output.shape}")
+    return d_output.reshape(input_shape[0], 1, 1, input_shape[3])
+
+
+def global_avg_pool2d(x) -> np.ndarray:
+    """(N, H, W, C) -> (N, C): the mean of each channel over the image."""
+    x = _nhwc(x, "ops.global_avg_pool2d", "x")
+    return avg_pool2d(x, pool_size=x.shape[1:3]).reshape(x.shape[0], x.shape[3])
+
+
+def global_avg_pool2d_backward(d_output, input_shape) -> np.ndarray:
+    """dL/dx (N, H, W, C) of ``global_avg_pool2d`` from d_output (N, C)."""
+    op = "ops.global_avg_pool2d_backward"
+    input_shape = _input_shape(input_shape, op)
+    d_output = _global_d_output(d_output, input_shape, op)
+    return avg_pool2d_backward(d_output, input_shape, pool_size=input_shape[1:3])
+
+
+def global_max_pool2d(x) -> np.ndarray:
+    """(N, H, W, C) -> (N, C): the maximum of each channel over the image."""
+    x = _nhwc(x, "ops.global_max_pool2d", "x")
+    return max_pool2d(x, pool_size=x.shape[1:3]).reshape(x.shape[0], x.shape[3])
+
+
+def global_max_pool2d_backward(d_output, x) -> np.ndarray:
+    """dL/dx of ``global_max_pool2d``: each channel's gradient goes to its (first) maximum."""
+    op = "ops.global_max_pool2d_backward"
+    x = _nhwc(x, op, "x")
+    d_output = _global_d_output(np.asarray(d_output, dtype=x.dtype), x.shape, op)
+    return max_pool2d_backward(d_output, x, pool_size=x.shape[1:3])

@@ -7,3 +7,22 @@ compiled kernel; the tests check that the two agree. Read these first.
 from .matmul import matmul
 
 __all__ = ["matmul"]
+
+from .conv2d import conv2d, conv2d_backward_input, conv2d_backward_kernel  # noqa: E402
+from .pooling import (  # noqa: E402
+    avg_pool2d,
+    avg_pool2d_backward,
+    global_avg_pool2d,
+    global_avg_pool2d_backward,
+    global_max_pool2d,
+    global_max_pool2d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+)
+
+__all__ += [
+    "conv2d", "conv2d_backward_input", "conv2d_backward_kernel",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "global_avg_pool2d", "global_avg_pool2d_backward",
+    "global_max_pool2d", "global_max_pool2d_backward",
+]

@@ -1,0 +1,70 @@
+"""Comparison helpers for op tests: check shape and dtype before values, name the tensor that
+differs and print both sides.  Bounds come from the arithmetic (see each caller)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _describe(name, got, want):
+    return f"{name}: got shape {np.shape(got)} dtype {getattr(got, 'dtype', None)}, " \
+           f"want shape {np.shape(want)}"
+
+
+def check_form(name, got, want, dtype):
+    """Shape of ``want`` and the given dtype, before any value is compared."""
+    assert isinstance(got, np.ndarray), f"{name}: expected a numpy array, got {type(got).__name__}"
+    assert got.shape == np.shape(want), _describe(name, got, want)
+    assert got.dtype == np.dtype(dtype), f"{name}: dtype {got.dtype}, want {np.dtype(dtype)}"
+
+
+def assert_within(name, got, want, bound, dtype):
+    """|got - want| <= bound everywhere (want is the float64 reference)."""
+    check_form(name, got, want, dtype)
+    err = np.abs(got.astype(np.float64) - want)
+    if err.size and not err.max() <= bound:
+        worst = np.unravel_index(np.argmax(err), err.shape)
+        raise AssertionError(
+            f"{name}: max |error| {err.max():.3g} > bound {bound:.3g} at {worst} "
+            f"(got {got[worst]!r}, want {want[worst]!r})\ngot:\n{got}\nwant:\n{want}")
+
+
+def assert_identical(name, got, want, dtype):
+    """Exactly equal values (max pooling, determinism)."""
+    check_form(name, got, want, dtype)
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    if not same.all():
+        where = np.argwhere(~same)[:5]
+        raise AssertionError(f"{name}: {int((~same).sum())} values differ, first at "
+                             f"{[tuple(w) for w in where]}\ngot:\n{got}\nwant:\n{want}")
+
+
+def reduction_bound(length, dtype, *scales):
+    """Rounding bound of a length-``length`` sum of products: length * eps * prod(max|.|)."""
+    bound = max(int(length), 1) * np.finfo(dtype).eps
+    for scale in scales:
+        bound *= float(np.max(np.abs(scale))) if np.size(scale) else 0.0
+    return bound
+
+
+def central_difference(loss, x, step=1e-6):
+    """dloss/dx by central differences, one element at a time (float64 x, modified in place)."""
+    grad = np.zeros_like(x)
+    flat, grad_flat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        saved = flat[i]
+        flat[i] = saved + step
+        up = loss()
+        flat[i] = saved - step
+        down = loss()
+        flat[i] = saved
+        grad_flat[i] = (up - down) / (2 * step)
+    return grad
+
+
+def central_difference_bound(loss_terms, step=1e-6):
+    """Error bound of ``central_difference`` for a loss that is a sum of ``loss_terms`` and
+    linear (or piecewise linear away from kinks) in each input: no truncation error, only the
+    rounding of the two sums, (number of terms) * eps * sum|terms|, divided by 2 * step."""
+    terms = np.abs(np.asarray(loss_terms, dtype=np.float64))
+    return terms.size * np.finfo(np.float64).eps * terms.sum() / step
