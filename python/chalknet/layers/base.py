@@ -19,6 +19,17 @@ import numpy as np
 
 _layer_counter = itertools.count()
 
+# Every Layer subclass, by class name: saving writes the name, loading looks the class up here.
+_LAYER_CLASSES: dict[str, type] = {}
+
+
+def get_layer_class(name: str) -> type:
+    """The Layer subclass called ``name`` (used by ``load_model``)."""
+    try:
+        return _LAYER_CLASSES[name]
+    except KeyError:
+        raise ValueError(f"unknown layer class {name!r}; known: {sorted(_LAYER_CLASSES)}") from None
+
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -37,6 +48,10 @@ class Layer:
     ``compute_output_shape(input_shape)``, ``forward(x, training)`` and ``backward(dy)``.
     Shapes passed to ``build`` and ``compute_output_shape`` exclude the batch axis.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _LAYER_CLASSES[cls.__name__] = cls
 
     def __init__(self, name=None, dtype="float32", trainable=True, input_shape=None):
         base = type(self).__name__.lower()
@@ -139,7 +154,15 @@ class Layer:
 
     def get_config(self) -> dict:
         """The constructor arguments that recreate this layer (used by saving)."""
-        return {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
+        config = {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
+        if self.input_shape is not None:
+            config["input_shape"] = list(self.input_shape)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        """Recreate a layer from ``get_config()`` (weights are set separately)."""
+        return cls(**config)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
