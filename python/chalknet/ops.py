@@ -210,6 +210,14 @@ def avg_pool2d_backward(d_output, input_shape, pool_size=2, strides=None,
     return _core.avg_pool2d_backward(d_output, input_shape, pool_size, strides, pads)
 
 
+def _images(x, op: str, name: str = "x", dtype=None) -> np.ndarray:
+    """An NHWC batch with at least one pixel per image (global pooling needs one)."""
+    x = _nhwc(x, op, name, dtype)
+    if x.shape[1] < 1 or x.shape[2] < 1:
+        raise ValueError(f"{op}: {name} must have height and width >= 1, got shape {x.shape}")
+    return x
+
+
 def _global_d_output(d_output, input_shape, op: str) -> np.ndarray:
     d_output = _as_float_array(d_output, op, "d_output")
     if d_output.shape != (input_shape[0], input_shape[3]):
@@ -220,7 +228,7 @@ def _global_d_output(d_output, input_shape, op: str) -> np.ndarray:
 
 def global_avg_pool2d(x) -> np.ndarray:
     """(N, H, W, C) -> (N, C): the mean of each channel over the image."""
-    x = _nhwc(x, "ops.global_avg_pool2d", "x")
+    x = _images(x, "ops.global_avg_pool2d")
     return avg_pool2d(x, pool_size=x.shape[1:3]).reshape(x.shape[0], x.shape[3])
 
 
@@ -228,19 +236,21 @@ def global_avg_pool2d_backward(d_output, input_shape) -> np.ndarray:
     """dL/dx (N, H, W, C) of ``global_avg_pool2d`` from d_output (N, C)."""
     op = "ops.global_avg_pool2d_backward"
     input_shape = _input_shape(input_shape, op)
+    if min(input_shape[1:3]) < 1:
+        raise ValueError(f"{op}: input_shape must have height and width >= 1, got {input_shape}")
     d_output = _global_d_output(d_output, input_shape, op)
     return avg_pool2d_backward(d_output, input_shape, pool_size=input_shape[1:3])
 
 
 def global_max_pool2d(x) -> np.ndarray:
     """(N, H, W, C) -> (N, C): the maximum of each channel over the image."""
-    x = _nhwc(x, "ops.global_max_pool2d", "x")
+    x = _images(x, "ops.global_max_pool2d")
     return max_pool2d(x, pool_size=x.shape[1:3]).reshape(x.shape[0], x.shape[3])
 
 
 def global_max_pool2d_backward(d_output, x) -> np.ndarray:
     """dL/dx of ``global_max_pool2d``: each channel's gradient goes to its (first) maximum."""
     op = "ops.global_max_pool2d_backward"
-    x = _nhwc(x, op, "x")
+    x = _images(x, op)
     d_output = _global_d_output(np.asarray(d_output, dtype=x.dtype), x.shape, op)
     return max_pool2d_backward(d_output, x, pool_size=x.shape[1:3])

@@ -21,15 +21,17 @@ products too, plus ``col2im``, which adds each patch row back where it was copie
 
 import numpy as np
 
+# Largest padding, stride, dilation or window side accepted: far beyond any real image, and
+# small enough that no output size computed from them can overflow the kernels' index type.
+MAX_SIDE = 2**24
+
 
 def _pair(value, name, op="conv2d"):
     """2 -> (2, 2); (2, 3) -> (2, 3)."""
-    if np.ndim(value) == 0:
-        return (int(value), int(value))
-    pair = tuple(int(v) for v in value)
-    if len(pair) != 2:
+    values = [value] * 2 if np.ndim(value) == 0 else list(np.ravel(value))
+    if len(values) != 2 or not all(isinstance(v, (int, np.integer)) for v in values):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
-    return pair
+    return (int(values[0]), int(values[1]))
 
 
 def _same_pads(size, window, stride, dilation):
@@ -57,13 +59,15 @@ def resolve_padding(padding, input_hw, window_hw, strides, dilation=(1, 1), op="
             return (top, bottom, left, right)
         raise ValueError(f"{op}: padding must be 'valid', 'same' or explicit pads, "
                          f"got {padding!r}")
-    if np.ndim(padding) == 0:
-        p = int(padding)
-        return (p, p, p, p)
-    pads = np.asarray(padding, dtype=np.int64)
-    if pads.shape == (2,):
+    try:
+        pads = np.asarray(padding)
+    except ValueError:  # ragged nesting such as ((1, 2), (3,))
+        pads = np.asarray(None)
+    if pads.dtype.kind in "iu" and pads.shape == ():
+        return (int(pads),) * 4
+    if pads.dtype.kind in "iu" and pads.shape == (2,):
         return (int(pads[0]), int(pads[0]), int(pads[1]), int(pads[1]))
-    if pads.shape == (2, 2):
+    if pads.dtype.kind in "iu" and pads.shape == (2, 2):
         return tuple(int(p) for p in pads.ravel())
     raise ValueError(f"{op}: padding must be 'valid', 'same', an int, (ph, pw) or "
                      f"((t, b), (l, r)), got {padding!r}")
@@ -82,6 +86,9 @@ def conv_geometry(input_shape, kernel_size, strides, padding, dilation_rate, op=
         if min(pair) < 1:
             raise ValueError(f"{op}: {name} must be >= 1, got {pair}")
     pads = resolve_padding(padding, input_shape[1:3], kernel_size, strides, dilation, op)
+    if max(pads) > MAX_SIDE or max(strides + dilation + kernel_size) > MAX_SIDE:
+        raise ValueError(f"{op}: padding {pads}, strides {strides}, dilation_rate {dilation} and "
+                         f"kernel_size {kernel_size} must each be <= {MAX_SIDE}")
     out_hw = tuple(
         (input_shape[1 + a] + pads[2 * a] + pads[2 * a + 1] - (kernel_size[a] - 1) * dilation[a] - 1)
         // strides[a] + 1

@@ -42,12 +42,18 @@ def _output(input_shape, pool_size, strides, padding, dtype):
     return np.empty((input_shape[0], *out_hw, input_shape[3]), dtype=dtype)
 
 
+def _flat_window(x, rows, cols):
+    """The pixels of one window, one row per image: (N, window pixels, C)."""
+    pixels = (rows.stop - rows.start) * (cols.stop - cols.start)
+    return x[:, rows, cols, :].reshape(x.shape[0], pixels, x.shape[3])
+
+
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
     """y[n, oh, ow, c] = max of x[n, window(oh, ow), c].  strides default to pool_size."""
     x = np.asarray(x)
     y = _output(x.shape, pool_size, strides, padding, x.dtype)
     for oh, ow, rows, cols in _windows(x.shape, pool_size, strides, padding):
-        window = x[:, rows, cols, :].reshape(x.shape[0], -1, x.shape[3])  # (N, PH*PW, C)
+        window = _flat_window(x, rows, cols)                              # (N, PH*PW, C)
         first_max = np.argmax(window, axis=1)                             # (N, C)
         y[:, oh, ow, :] = np.take_along_axis(window, first_max[:, None, :], axis=1)[:, 0, :]
     return y
@@ -61,7 +67,7 @@ def max_pool2d_backward(d_output, x, pool_size=2, strides=None, padding="valid")
     n_index = np.arange(x.shape[0])[:, None]                              # (N, 1)
     c_index = np.arange(x.shape[3])[None, :]                              # (1, C)
     for oh, ow, rows, cols in _windows(x.shape, pool_size, strides, padding):
-        window = x[:, rows, cols, :].reshape(x.shape[0], -1, x.shape[3])  # (N, PH*PW, C)
+        window = _flat_window(x, rows, cols)                              # (N, PH*PW, C)
         first_max = np.argmax(window, axis=1)                             # (N, C)
         width = cols.stop - cols.start
         r = rows.start + first_max // width                               # image row of the max
