@@ -20,9 +20,10 @@ ubsan="$(gcc -print-file-name=libubsan.so)"
 export LD_PRELOAD="$asan:$ubsan"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export CHALKNET_FUZZ_EXAMPLES_PER_OP="${CHALKNET_FUZZ_EXAMPLES_PER_OP:-150}"
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
-    tests=(tests -q -p no:cacheprovider -k "matmul or conv or pool or rnn or lstm or gru or ctc or gemm")
+    tests=(tests -q -p no:cacheprovider -k "matmul or conv or pool or rnn or lstm or gru or ctc or gemm or bad_input")
 fi
 cd "$work"
 "$work/env/bin/python" -m pytest "${tests[@]/#tests/$OLDPWD/tests}"
