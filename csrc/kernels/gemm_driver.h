@@ -27,17 +27,20 @@
 // by the linker for another file (no shared inline symbols).
 #pragma once
 #include <cstdint>
-#include <cstring>
 
 #include "gemm_kernels.h"
 
 namespace chalknet::gemm_detail {
 
+// Where the microkernel reads A: the packed panel, or the caller's matrix (A[i, p] at
+// a[i * lda + p] for kRowsA, a[p * lda + i] for kColsA).
+enum AMode { kPackedA = 0, kRowsA = 1, kColsA = 2 };
+
 // Micro provides:
 //   using T; kMR, kNR (register block), kLanes (elements per vector; panels are rounded up to
 //   it), kMC, kKC, kNC (cache blocks, multiples of kMR / kNR);
-//   static void tile(int rows, int vectors, int64_t kc, const T* a_panel, const T* b_panel,
-//                    T* c, int64_t ldc, T alpha, T beta)
+//   static void tile(int a_mode, int rows, int vectors, int64_t kc, const T* a, int64_t lda,
+//                    const T* b_panel, T* c, int64_t ldc, T alpha, T beta)
 //     c (rows x vectors*kLanes) = alpha * a_panel . b_panel + beta * c, never reading c when
 //     beta == 0; the b_panel is vectors*kLanes wide.  Arithmetic per element: a chain of
 //     multiply-adds over p in order, then alpha*acc + beta*c (rounded multiply, multiply, add).
@@ -56,6 +59,10 @@ struct Driver {
     return min(limit, round_up((total + blocks - 1) / blocks, step));
   }
 
+  static void fill_zero(T* data, int64_t count) {
+    for (int64_t i = 0; i < count; ++i) data[i] = T(0);
+  }
+
   // a_pack: the rows [r0, r0 + rows) x k range [p0, p0 + kc) of op(A) as mr-tall panels; the
   // last panel is padded with zero rows.
   static void pack_a(T* a_pack, const Problem<T>& g, int64_t r0, int64_t rows, int64_t p0,
@@ -63,7 +70,7 @@ struct Driver {
     for (int64_t ir = 0; ir < rows; ir += kMR) {
       T* panel = a_pack + ir * kc;
       const int64_t panel_rows = min(kMR, rows - ir);
-      if (panel_rows < kMR) std::memset(panel, 0, sizeof(T) * kMR * kc);
+      if (panel_rows < kMR) fill_zero(panel, kMR * kc);
       if (g.trans_a) {  // A[i, p] = a[p * lda + i]: each p is a contiguous run of rows
         const T* src = g.a + p0 * g.lda + r0 + ir;
         for (int64_t p = 0; p < kc; ++p) {
@@ -86,33 +93,39 @@ struct Driver {
       const int64_t panel_cols = min(kNR, cols - jr);
       const int64_t width = round_up(panel_cols, kLanes);
       T* panel = b_pack + jr * kc;
-      if (panel_cols < width) std::memset(panel, 0, sizeof(T) * width * kc);
+      if (panel_cols < width) fill_zero(panel, width * kc);
       if (g.trans_b) {  // B[p, j] = b[j * ldb + p]: each column is contiguous in p
         for (int64_t j = 0; j < panel_cols; ++j) {
           const T* src = g.b + (c0 + jr + j) * g.ldb + p0;
           for (int64_t p = 0; p < kc; ++p) panel[p * width + j] = src[p];
         }
       } else {  // B[p, j] = b[p * ldb + j]: each p is a contiguous run of columns
+        // A plain loop, not memcpy: for runs of a few vectors the compiler's inline
+        // `rep movs` is several times slower than vector moves.
         const T* src = g.b + p0 * g.ldb + c0 + jr;
         for (int64_t p = 0; p < kc; ++p) {
-          std::memcpy(panel + p * width, src + p * g.ldb, sizeof(T) * panel_cols);
+          T* dst = panel + p * width;
+          const T* src_p = src + p * g.ldb;
+          for (int64_t j = 0; j < panel_cols; ++j) dst[j] = src_p[j];
         }
       }
     }
   }
 
-  // C tile (rows x cols) at c; the B panel is round_up(cols, kLanes) wide.
-  static void tile(int64_t rows, int64_t cols, int64_t kc, const T* a_panel, const T* b_panel,
-                   T* c, int64_t ldc, T alpha, T beta) {
+  // C tile (rows x cols) at c; the B panel is round_up(cols, kLanes) wide; A is read as
+  // a_mode says (packed panel, or the caller's matrix with leading dimension lda).
+  static void tile(int a_mode, int64_t rows, int64_t cols, int64_t kc, const T* a, int64_t lda,
+                   const T* b_panel, T* c, int64_t ldc, T alpha, T beta) {
     const int vectors = static_cast<int>((cols + kLanes - 1) / kLanes);
+    const int r = static_cast<int>(rows);
     if (cols == vectors * kLanes) {
-      Micro::tile(static_cast<int>(rows), vectors, kc, a_panel, b_panel, c, ldc, alpha, beta);
+      Micro::tile(a_mode, r, vectors, kc, a, lda, b_panel, c, ldc, alpha, beta);
       return;
     }
     // Right edge: the whole vectors into a buffer (acc exactly: alpha 1, beta 0), then the
     // valid columns combined as the microkernel combines.
     alignas(64) T acc[kMR * kNR];
-    Micro::tile(static_cast<int>(rows), vectors, kc, a_panel, b_panel, acc, kNR, T(1), T(0));
+    Micro::tile(a_mode, r, vectors, kc, a, lda, b_panel, acc, kNR, T(1), T(0));
     for (int64_t i = 0; i < rows; ++i) {
       T* c_row = c + i * ldc;
       const T* acc_row = acc + i * kNR;
@@ -137,10 +150,16 @@ struct Driver {
         pack_b(b_pack, g, pc, kc, jc, nc);
         for (int64_t ic = row0; ic < row1; ic += mc_step) {
           const int64_t mc = min(mc_step, row1 - ic);
-          pack_a(a_pack, g, ic, mc, pc, kc);
+          // One column panel: each A value is used once, so packing A would not pay.
+          const bool pack = nc > kNR;
+          if (pack) pack_a(a_pack, g, ic, mc, pc, kc);
+          const int a_mode = pack ? kPackedA : g.trans_a ? kColsA : kRowsA;
           for (int64_t jr = 0; jr < nc; jr += kNR) {
             for (int64_t ir = 0; ir < mc; ir += kMR) {
-              tile(min(kMR, mc - ir), min(kNR, nc - jr), kc, a_pack + ir * kc, b_pack + jr * kc,
+              const T* a = pack ? a_pack + ir * kc
+                           : g.trans_a ? g.a + pc * g.lda + ic + ir
+                                       : g.a + (ic + ir) * g.lda + pc;
+              tile(a_mode, min(kMR, mc - ir), min(kNR, nc - jr), kc, a, g.lda, b_pack + jr * kc,
                    g.c + (ic + ir) * g.ldc + jc + jr, g.ldc, g.alpha, beta);
             }
           }

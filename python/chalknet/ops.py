@@ -41,6 +41,9 @@ def _result_dtype(op: str, a: np.ndarray, b: np.ndarray) -> np.dtype:
     return np.dtype(np.float32)
 
 
+_MATMUL_KERNELS = {np.dtype(np.float32): _core.matmul_f32, np.dtype(np.float64): _core.matmul_f64}
+
+
 def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False, out=None) -> np.ndarray:
     """Matrix product ``op(a) @ op(b)`` where ``op`` transposes when asked.
 
@@ -49,6 +52,11 @@ def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False, out=None)
     Inputs that are not C-contiguous or not of the result dtype are converted (copied) once;
     ``out``, when given, must already be a C-contiguous array of the result dtype and shape.
     """
+    kernel = _MATMUL_KERNELS.get(getattr(a, "dtype", None))
+    if (kernel is not None and out is None and type(a) is np.ndarray and type(b) is np.ndarray
+            and b.dtype == a.dtype and a.flags.c_contiguous and b.flags.c_contiguous):
+        # Nothing to convert: the binding checks the shapes and allocates the result.
+        return kernel(a, b, bool(transpose_a), bool(transpose_b))
     op = "ops.matmul"
     a = np.asarray(a)
     b = np.asarray(b)
@@ -244,3 +252,47 @@ def global_max_pool2d_backward(d_output, x) -> np.ndarray:
     x = _nhwc(x, op, "x")
     d_output = _global_d_output(np.asarray(d_output, dtype=x.dtype), x.shape, op)
     return max_pool2d_backward(d_output, x, pool_size=x.shape[1:3])
+
+
+# ----- instruction-set path of the GEMM kernels -----------------------------------------------
+# The compiled module picks the best path this CPU supports when it loads; CHALKNET_ISA may
+# lower it (DESIGN.md "SIMD").  build_info()["simd"] says which path runs.
+
+import os as _os  # noqa: E402
+import warnings as _warnings  # noqa: E402
+
+_ISA_NAMES = ("generic", "avx2", "avx512")
+
+
+def available_isas() -> list[str]:
+    """The GEMM instruction-set paths this build and this CPU can run, best last."""
+    return list(_core.available_isas())
+
+
+def _set_isa(name: str) -> str:
+    """Private hook for the tests: run the GEMM kernels (and so conv2d) on the path ``name``.
+
+    Returns the path in use afterwards; an unavailable path leaves it unchanged. Not to be called
+    while other threads are inside a kernel.
+    """
+    if name not in _ISA_NAMES:
+        raise ValueError(f"_set_isa: expected one of {_ISA_NAMES}, got {name!r}")
+    _core.set_isa(name)
+    return build_info()["simd"]
+
+
+def _apply_isa_request(request: str) -> None:
+    """Honour CHALKNET_ISA: switch to the requested path, or warn and keep the detected one."""
+    if not request:
+        return
+    if request not in _ISA_NAMES:
+        _warnings.warn(f"CHALKNET_ISA={request!r} is not one of {_ISA_NAMES}; using "
+                       f"{build_info()['simd']!r}", RuntimeWarning, stacklevel=3)
+        return
+    if not _core.set_isa(request):
+        _warnings.warn(f"CHALKNET_ISA={request!r} is not supported by this CPU or build "
+                       f"(available: {available_isas()}); using {build_info()['simd']!r}",
+                       RuntimeWarning, stacklevel=3)
+
+
+_apply_isa_request(_os.environ.get("CHALKNET_ISA", "").strip().lower())
