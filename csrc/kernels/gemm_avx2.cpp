@@ -26,6 +26,7 @@ struct Avx2Float {
   static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
   static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
   static void store(T* p, Vec v) { _mm256_storeu_ps(p, v); }
+  static void prefetch(const T* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 };
 
 struct Avx2Double {
@@ -39,6 +40,7 @@ struct Avx2Double {
   static Vec mul(Vec a, Vec b) { return _mm256_mul_pd(a, b); }
   static Vec add(Vec a, Vec b) { return _mm256_add_pd(a, b); }
   static void store(T* p, Vec v) { _mm256_storeu_pd(p, v); }
+  static void prefetch(const T* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 };
 
 #include "gemm_micro.inc"

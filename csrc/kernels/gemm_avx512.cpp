@@ -28,6 +28,7 @@ struct Avx512Float {
   static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
   static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
   static void store(T* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static void prefetch(const T* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 };
 
 struct Avx512Double {
@@ -41,6 +42,7 @@ struct Avx512Double {
   static Vec mul(Vec a, Vec b) { return _mm512_mul_pd(a, b); }
   static Vec add(Vec a, Vec b) { return _mm512_add_pd(a, b); }
   static void store(T* p, Vec v) { _mm512_storeu_pd(p, v); }
+  static void prefetch(const T* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 };
 
 #include "gemm_micro.inc"

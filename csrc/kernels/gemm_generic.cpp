@@ -43,6 +43,7 @@ struct Lanes_ {
     for (int l = 0; l < Lanes; ++l) a.lane[l] += b.lane[l];
     return a;
   }
+  static void prefetch(const T*) {}
   static void store(T* p, Vec v) {
     for (int l = 0; l < Lanes; ++l) p[l] = v.lane[l];
   }

@@ -32,7 +32,7 @@ def _as_float_array(x, op: str, name: str, dtype=None) -> np.ndarray:
 
 def _result_dtype(op: str, a: np.ndarray, b: np.ndarray) -> np.dtype:
     for name, arr in (("a", a), ("b", b)):
-        if arr.dtype.kind not in "fiub" or arr.dtype.kind == "f" and arr.dtype not in _FLOAT_DTYPES:
+        if arr.dtype.kind not in "fiub" or (arr.dtype.kind == "f" and arr.dtype not in _FLOAT_DTYPES):
             raise TypeError(
                 f"{op}: {name} must be float32 or float64 (or integer), got dtype {arr.dtype}"
             )
@@ -252,6 +252,38 @@ def global_max_pool2d_backward(d_output, x) -> np.ndarray:
     x = _nhwc(x, op, "x")
     d_output = _global_d_output(np.asarray(d_output, dtype=x.dtype), x.shape, op)
     return max_pool2d_backward(d_output, x, pool_size=x.shape[1:3])
+
+
+def gemm(a, b, c, alpha=1.0, beta=0.0, transpose_a=False, transpose_b=False) -> np.ndarray:
+    """The BLAS update ``c = alpha * op(a) @ op(b) + beta * c``, in place; returns ``c``.
+
+    ``c`` must be a C-contiguous, writeable float32 or float64 array of shape (m, n); ``a`` and
+    ``b`` are converted (copied) to its dtype and to C order when they differ.  When ``beta`` is
+    0 the old ``c`` is not read, as in BLAS.  For accumulating gradients without a temporary.
+    """
+    op = "ops.gemm"
+    if not isinstance(c, np.ndarray) or c.dtype not in _FLOAT_DTYPES:
+        got = getattr(c, "dtype", type(c).__name__)
+        raise TypeError(f"{op}: c must be a float32 or float64 numpy array, got {got}")
+    if not c.flags.c_contiguous or not c.flags.writeable:
+        raise ValueError(f"{op}: c must be C-contiguous and writeable")
+    a = np.asarray(a)
+    b = np.asarray(b)
+    for name, arr in (("a", a), ("b", b)):
+        if arr.ndim != 2:
+            raise ValueError(f"{op}: {name} must be 2-D, got shape {arr.shape}")
+    _result_dtype(op, a, b)  # rejects complex, float16, strings, objects
+    a = _as_float_array(a, op, "a", c.dtype)
+    b = _as_float_array(b, op, "b", c.dtype)
+    m, k = a.shape[::-1] if transpose_a else a.shape
+    k_b, n = b.shape[::-1] if transpose_b else b.shape
+    if k != k_b:
+        raise ValueError(f"{op}: inner dimensions differ: a is {a.shape}, b is {b.shape}")
+    if c.shape != (m, n):
+        raise ValueError(f"{op}: c must have shape {(m, n)}, got {c.shape}")
+    kernel = _core.gemm_f64 if c.dtype == np.float64 else _core.gemm_f32
+    kernel(c, a, b, bool(transpose_a), bool(transpose_b), float(alpha), float(beta))
+    return c
 
 
 # ----- instruction-set path of the GEMM kernels -----------------------------------------------
