@@ -8,8 +8,8 @@ from .matmul import matmul
 
 __all__ = ["matmul"]
 
-from .conv2d import conv2d, conv2d_backward_input, conv2d_backward_kernel
-from .pooling import (
+from .conv2d import conv2d, conv2d_backward_input, conv2d_backward_kernel  # noqa: E402
+from .pooling import (  # noqa: E402
     avg_pool2d,
     avg_pool2d_backward,
     global_avg_pool2d,
@@ -21,17 +21,10 @@ from .pooling import (
 )
 
 __all__ += [
-    "avg_pool2d",
-    "avg_pool2d_backward",
-    "conv2d",
-    "conv2d_backward_input",
-    "conv2d_backward_kernel",
-    "global_avg_pool2d",
-    "global_avg_pool2d_backward",
-    "global_max_pool2d",
-    "global_max_pool2d_backward",
-    "max_pool2d",
-    "max_pool2d_backward",
+    "conv2d", "conv2d_backward_input", "conv2d_backward_kernel",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "global_avg_pool2d", "global_avg_pool2d_backward",
+    "global_max_pool2d", "global_max_pool2d_backward",
 ]
 
 from .matmul import gemm  # noqa: E402
