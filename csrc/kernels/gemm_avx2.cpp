@@ -46,10 +46,10 @@ struct Avx2Double {
 #include "gemm_micro.inc"
 
 struct MicroF32 : Micro<Avx2Float, 6, 2> {
-  static constexpr int64_t kMC = 144, kKC = 256, kNC = 4096;
+  static constexpr int64_t kMC = 96, kKC = 512, kNC = 1024;
 };
 struct MicroF64 : Micro<Avx2Double, 6, 2> {
-  static constexpr int64_t kMC = 96, kKC = 256, kNC = 2048;
+  static constexpr int64_t kMC = 96, kKC = 512, kNC = 1024;
 };
 
 }  // namespace

@@ -48,10 +48,10 @@ struct Avx512Double {
 #include "gemm_micro.inc"
 
 struct MicroF32 : Micro<Avx512Float, 12, 2> {
-  static constexpr int64_t kMC = 144, kKC = 256, kNC = 4096;
+  static constexpr int64_t kMC = 96, kKC = 1024, kNC = 1024;
 };
 struct MicroF64 : Micro<Avx512Double, 12, 2> {
-  static constexpr int64_t kMC = 96, kKC = 256, kNC = 2048;
+  static constexpr int64_t kMC = 96, kKC = 512, kNC = 1024;
 };
 
 }  // namespace
