@@ -54,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["info", *argv]  # no command: the info check (`python -m chalknet --n 1024`)
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["info", *(argv if argv is not None else sys.argv[1:])])
     return args.func(args)
 
 
