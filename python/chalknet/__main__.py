@@ -45,7 +45,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m chalknet", description=__doc__)
     commands = parser.add_subparsers(dest="command")
-    info = commands.add_parser("info", help="build information and a matmul check with a speed line")
+    info = commands.add_parser("info",
+                               help="build information and a matmul check with a speed line")
     info.add_argument("--n", type=int, default=512, help="matrix size (default 512)")
     info.add_argument("--repeats", type=int, default=10, help="timed repeats (default 10)")
     info.set_defaults(func=cmd_info)
