@@ -85,7 +85,7 @@ class Layer:
         from .. import initializers
 
         value = initializers.get(initializer)(tuple(shape), self.dtype)
-        value = np.ascontiguousarray(value, dtype=self.dtype)
+        value = np.array(value, dtype=self.dtype, order="C")  # keeps 0-d shapes (count)
         setattr(self, name, value)
         self._weight_names.append(name)
         self._trainable_flags[name] = trainable
