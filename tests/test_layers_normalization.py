@@ -60,7 +60,7 @@ def test_errors():
         Normalization()(np.ones((2, 3)))
     layer = Normalization()
     layer.adapt(np.ones((4, 3)))
-    with pytest.raises(ValueError, match=r"expected input shape \(None, 3,\), received \(2, 5\)"):
+    with pytest.raises(ValueError, match=r"expected input shape \(None, 3\), received \(2, 5\)"):
         layer(np.ones((2, 5)))
     with pytest.raises(ValueError, match="batch axis"):
         Normalization(axis=0)

@@ -76,6 +76,12 @@ class Layer:
 
     def maybe_build(self, input_shape) -> None:
         if not self.built:
+            declared = self.input_shape
+            if declared is not None and tuple(declared) != tuple(input_shape):
+                raise ValueError(
+                    f"{self._describe()}: declared input_shape {tuple(declared)}, but the "
+                    f"inputs have per-sample shape {tuple(input_shape)}"
+                )
             self.input_shape = tuple(input_shape)
             self.build(tuple(input_shape))
             self.built = True
@@ -182,9 +188,8 @@ class Layer:
         expected = self.input_shape
         if expected is not None and tuple(shape[1:]) != tuple(expected):
             raise ValueError(
-                f"{self._describe()}: expected input shape (None, "
-                f"{', '.join(str(d) for d in expected)}{',' if len(expected) == 1 else ''}), "
-                f"received {tuple(shape)}"
+                f"{self._describe()}: expected input shape "
+                f"(None, {', '.join(str(d) for d in expected)}), received {tuple(shape)}"
             )
 
     def _describe(self) -> str:
