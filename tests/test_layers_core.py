@@ -187,3 +187,16 @@ def test_parameters_are_updated_in_place():
     kernel = layer.kernel
     layer.set_weights([np.zeros((2, 2)), np.ones(2)])
     assert layer.kernel is kernel and np.all(kernel == 0)
+
+
+def test_masks_pass_through_elementwise_layers_only():
+    from chalknet.layers import Conv2D, Dropout, Flatten, LeakyReLU
+
+    mask = np.array([[True, False, True]])
+    assert Dense(2).compute_mask(np.ones((1, 3, 4)), mask) is mask
+    assert Dropout(0.5).compute_mask(None, mask) is mask
+    assert LeakyReLU().compute_mask(None, mask) is mask
+    assert Flatten().compute_mask(None, mask) is None
+    assert Conv2D(2, 3).compute_mask(None, mask) is None
+    assert Dense(2).compute_mask(None, None) is None
+    assert not Dense(2).uses_mask

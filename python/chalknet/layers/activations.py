@@ -19,6 +19,8 @@ class ReLU(Layer):
     f'(x) is 0, 1 and negative_slope on the three pieces. The defaults give max(x, 0).
     """
 
+    supports_masking = True
+
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         if max_value is not None and max_value < 0:
@@ -62,6 +64,8 @@ class LeakyReLU(Layer):
     ``LeakyReLU(negative_slope=0.01)``. ``alpha=`` (Keras 2's name) is accepted as well.
     """
 
+    supports_masking = True
+
     def __init__(self, negative_slope=0.01, alpha=None, **kwargs):
         super().__init__(**kwargs)
         self.negative_slope = float(negative_slope if alpha is None else alpha)
@@ -93,6 +97,8 @@ class PReLU(Layer):
     Backward:  dL/dx = dy * (1 if x > 0 else alpha);
                dL/dalpha = sum of dy * x over the entries where x <= 0 that share that alpha.
     """
+
+    supports_masking = True
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, shared_axes=None,
                  **kwargs):
@@ -150,6 +156,8 @@ class Maxout(Layer):
     Backward: each dy[..., u] goes to the (first) maximum of its group; the rest get 0.
     """
 
+    supports_masking = True
+
     def __init__(self, num_units, axis=-1, **kwargs):
         super().__init__(**kwargs)
         if int(num_units) != num_units or num_units < 1:
@@ -199,6 +207,8 @@ class Softmax(Layer):
     With axis=-1 the layer also offers ``activation`` and ``backward_preactivation`` so that a
     model ending in Softmax uses the fused softmax + cross-entropy gradient.
     """
+
+    supports_masking = True
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

@@ -164,6 +164,14 @@ class Layer:
         """{weight name: d(penalty)/d(weight)} for each regularized weight."""
         return {name: reg.gradient(getattr(self, name)) for name, reg in self._regularizers.items()}
 
+    # ----- masks (see DESIGN.md, "Engine interfaces") ---------------------------------------
+    supports_masking = False  # True: the layer works per time step and passes the mask on
+    uses_mask = False  # True: forward takes mask= (the model passes it only then)
+
+    def compute_mask(self, x, mask=None):
+        """The mask of this layer's output: the incoming one if the layer supports masking."""
+        return mask if self.supports_masking else None
+
     # ----- helpers for subclasses -----------------------------------------------------------
     def _prepare_input(self, x, min_rank=1) -> np.ndarray:
         """``x`` as an array of this layer's dtype, the layer built, the shape checked.

@@ -36,6 +36,8 @@ class Dense(Layer):
         dL/dkernel = x^T dz,   dL/dbias = sum of dz over the batch,   dL/dx = dz kernel^T.
     """
 
+    supports_masking = True
+
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, **kwargs):
@@ -115,6 +117,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation function: y = activation(x) (a name such as "relu", or an object
     from ``chalknet.activations``)."""
+
+    supports_masking = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)

@@ -33,6 +33,8 @@ class Dropout(Layer):
     1 or (1 - rate)).
     """
 
+    supports_masking = True
+
     def __init__(self, rate, noise_shape=None, mode="inverted", **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
