@@ -164,6 +164,11 @@ class Layer:
         """{weight name: d(penalty)/d(weight)} for each regularized weight."""
         return {name: reg.gradient(getattr(self, name)) for name, reg in self._regularizers.items()}
 
+    # A model may set this to False on its first layer: nothing needs dL/d(input) there, and
+    # layers whose input gradient costs a kernel call (Dense, Conv2D) then return None from
+    # backward instead of computing it. Weight gradients are stored either way.
+    needs_input_gradient = True
+
     # ----- masks (see DESIGN.md, "Engine interfaces") ---------------------------------------
     supports_masking = False  # True: the layer works per time step and passes the mask on
     uses_mask = False  # True: forward takes mask= (the model passes it only then)

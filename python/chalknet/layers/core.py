@@ -97,6 +97,8 @@ class Dense(Layer):
         self.set_gradient("kernel", ops.matmul(x, dz, transpose_a=True))
         if self.use_bias:
             self.set_gradient("bias", dz.sum(axis=0))
+        if not self.needs_input_gradient:
+            return None
         dx = ops.matmul(dz, self.kernel, transpose_b=True)
         return dx.reshape(*self._output_shape[:-1], x.shape[1])
 
