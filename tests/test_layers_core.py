@@ -138,6 +138,7 @@ def test_shape_errors_name_the_layer():
         Dense(2, input_shape=(4,))(np.ones((2, 3)))
     declared = Dense(2, input_shape=(3,))
     assert declared(np.ones((5, 3))).shape == (5, 2)
+    assert Dense(2, input_dim=3).input_shape == (3,)  # Keras 2's spelling
 
 
 def test_get_config_round_trip_through_json():
