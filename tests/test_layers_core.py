@@ -201,3 +201,12 @@ def test_masks_pass_through_elementwise_layers_only():
     assert Conv2D(2, 3).compute_mask(None, mask) is None
     assert Dense(2).compute_mask(None, None) is None
     assert not Dense(2).uses_mask
+
+
+def test_default_names_are_keras_snake_case_and_unique():
+    from chalknet.layers import MaxPooling2D, PReLU
+
+    names = [Dense(1).name, Dense(1).name, MaxPooling2D().name, PReLU().name]
+    assert len(set(names)) == 4
+    assert names[0].startswith("dense") and names[1].startswith("dense_")
+    assert names[2].startswith("max_pooling2d") and names[3].startswith("p_re_lu")
