@@ -268,7 +268,7 @@ class Optimizer:
                 )
         grads = self._clip([np.asarray(g, dtype=w.dtype) for g, w in pairs])
         lr = self.learning_rate
-        for g, (_, w) in zip(grads, pairs):
+        for g, (_, w) in zip(grads, pairs, strict=True):
             slots = self._slots_for(w)
             if self.weight_decay:
                 decoupled_weight_decay(w, lr, self.weight_decay)
