@@ -3,3 +3,8 @@
 from .base import Layer, get_layer_class
 
 __all__ = ["Layer", "get_layer_class"]
+
+# ----- the engine's layers (branch layers) ----------------------------------------------------
+from .core import Activation, Dense, Flatten, InputLayer, Reshape
+
+__all__ += ["Activation", "Dense", "Flatten", "InputLayer", "Reshape"]
