@@ -16,39 +16,20 @@ from __future__ import annotations
 import numpy as np
 
 from .layers.base import Layer, get_layer_class
+from .layers.core import InputLayer
 from .training import Trainer
-
-
-class InputLayer(Layer):
-    """Declares the shape of one sample (batch axis excluded); passes data through unchanged."""
-
-    def __init__(self, shape=None, batch_size=None, dtype="float32", name=None,
-                 input_shape=None, trainable=True):
-        shape = shape if shape is not None else input_shape
-        if shape is None:
-            raise ValueError("Input: give the shape of one sample, e.g. Input(shape=(784,))")
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        if not all(d is None or (isinstance(d, (int, np.integer)) and d > 0) for d in shape):
-            raise ValueError(f"Input: shape must hold positive integers (or None), got {shape}")
-        super().__init__(name=name, dtype=dtype, trainable=trainable, input_shape=shape)
-        self.batch_size = batch_size
-        self.built = True
-
-    def forward(self, x, training=False):
-        return x
-
-    def backward(self, dy):
-        return dy
-
-    def get_config(self):
-        return {"shape": list(self.input_shape), "batch_size": self.batch_size,
-                "dtype": self.dtype.name, "name": self.name}
 
 
 def Input(shape, batch_size=None, dtype="float32", name=None) -> InputLayer:
     """The model's input: ``chalknet.Input(shape=(28, 28, 1))`` as the first entry of a
-    Sequential. ``shape`` excludes the batch axis, as in Keras."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
+    Sequential. ``shape`` excludes the batch axis, as in Keras. ``batch_size`` is accepted
+    for Keras compatibility and ignored: every model takes any batch size."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    if shape is None or not all(
+            isinstance(d, (int, np.integer)) and d > 0 for d in tuple(shape)):
+        raise ValueError(f"Input: shape must be a tuple of positive integers (one sample, "
+                         f"batch axis excluded), got {shape!r}")
+    return InputLayer(shape=tuple(shape), dtype=dtype, name=name)
 
 
 def _layer_compute_mask(layer, x, mask):
@@ -413,4 +394,4 @@ def load_model(filepath, compile=True) -> Model:
     return _load(filepath, compile=compile)
 
 
-__all__ = ["Input", "InputLayer", "Model", "Sequential", "load_model"]
+__all__ = ["Input", "Model", "Sequential", "load_model"]
