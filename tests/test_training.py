@@ -13,6 +13,16 @@ from chalknet import callbacks, layers, optimizers
 from chalknet.utils import set_random_seed
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Train on one thread: these tests check learning, not threading (the kernel tests do),
+    and on a shared 2-core machine OpenMP barriers on small matrices cost more than they give."""
+    threads = chalknet.get_num_threads()
+    chalknet.set_num_threads(1)
+    yield
+    chalknet.set_num_threads(threads)
+
+
 def mnist_mini_flat():
     (x, y), (x_test, y_test) = chalknet.datasets.mnist_mini.load_data()
     return ((x.reshape(-1, 784).astype(np.float32) / 255, y),
