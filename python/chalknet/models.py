@@ -311,8 +311,8 @@ class Model(Trainer, Layer):
             model.add(Input(shape=tuple(input_shape)))
         for entry in layer_configs:
             model.add(get_layer_class(entry["class_name"]).from_config(entry["config"]))
-        model.trainable = config.get("trainable", True)
-        # Layers frozen inside a trainable model keep their own flag (restored by from_config).
+        # Set the model's own flag only: each layer's flag was restored from its own config.
+        model._trainable = bool(config.get("trainable", True))
         return model
 
     def save(self, filepath, include_optimizer=True) -> None:

@@ -355,7 +355,7 @@ class Trainer:
                         x_batch, y_batch = x[index], y[index]
                         means.add(self._train_step(x_batch, y_batch), len(x_batch))
                         batch_logs = means.result()
-                        callback_list.on_train_batch_end(step, batch_logs)
+                        callback_list.on_train_batch_end(step, logs=batch_logs)
                         progress.batch_end(step, batch_logs)
                         if interrupt.requested:
                             interrupted_at = (epoch, step)
@@ -369,7 +369,7 @@ class Trainer:
                         logs.update({f"val_{k}": v for k, v in self._evaluate_arrays(
                             x_val, y_val, batch_size, callback_list).items()})
                     progress.epoch_end(logs)
-                    callback_list.on_epoch_end(epoch, logs)
+                    callback_list.on_epoch_end(epoch, logs=logs)
                     if self.stop_training:
                         break
             except KeyboardInterrupt:
@@ -400,10 +400,10 @@ class Trainer:
             x_batch = x[index]
             means.add(self._test_step(x_batch, y[index]), len(x_batch))
             if callback_list is not None:
-                callback_list.on_test_batch_end(step, means.result())
+                callback_list.on_test_batch_end(step, logs=means.result())
         logs = means.result()
         if callback_list is not None:
-            callback_list.on_test_end(logs)
+            callback_list.on_test_end(logs=logs)
         return logs
 
     def evaluate(self, x=None, y=None, batch_size=32, verbose=1, return_dict=False,
