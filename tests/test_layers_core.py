@@ -111,7 +111,7 @@ def test_input_layer():
     layer = InputLayer(shape=(3,))
     assert layer.input_shape == (3,)
     np.testing.assert_array_equal(layer(np.ones((2, 3))), np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"expected input shape \(None, 3,\), received \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"expected input shape \(None, 3\), received \(2, 4\)"):
         layer(np.ones((2, 4)))
     again = InputLayer.from_config(json.loads(json.dumps(layer.get_config())))
     assert again.input_shape == (3,)
@@ -133,6 +133,11 @@ def test_shape_errors_name_the_layer():
         Dense(0)
     with pytest.raises(ValueError, match="dtype"):
         Dense(2, dtype="int32")
+    with pytest.raises(ValueError, match=r"declared input_shape \(4,\), but the inputs have "
+                                         r"per-sample shape \(3,\)"):
+        Dense(2, input_shape=(4,))(np.ones((2, 3)))
+    declared = Dense(2, input_shape=(3,))
+    assert declared(np.ones((5, 3))).shape == (5, 2)
 
 
 def test_get_config_round_trip_through_json():
@@ -182,3 +187,16 @@ def test_parameters_are_updated_in_place():
     kernel = layer.kernel
     layer.set_weights([np.zeros((2, 2)), np.ones(2)])
     assert layer.kernel is kernel and np.all(kernel == 0)
+
+
+def test_masks_pass_through_elementwise_layers_only():
+    from chalknet.layers import Conv2D, Dropout, Flatten, LeakyReLU
+
+    mask = np.array([[True, False, True]])
+    assert Dense(2).compute_mask(np.ones((1, 3, 4)), mask) is mask
+    assert Dropout(0.5).compute_mask(None, mask) is mask
+    assert LeakyReLU().compute_mask(None, mask) is mask
+    assert Flatten().compute_mask(None, mask) is None
+    assert Conv2D(2, 3).compute_mask(None, mask) is None
+    assert Dense(2).compute_mask(None, None) is None
+    assert not Dense(2).uses_mask

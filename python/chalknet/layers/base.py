@@ -76,6 +76,12 @@ class Layer:
 
     def maybe_build(self, input_shape) -> None:
         if not self.built:
+            declared = self.input_shape
+            if declared is not None and tuple(declared) != tuple(input_shape):
+                raise ValueError(
+                    f"{self._describe()}: declared input_shape {tuple(declared)}, but the "
+                    f"inputs have per-sample shape {tuple(input_shape)}"
+                )
             self.input_shape = tuple(input_shape)
             self.build(tuple(input_shape))
             self.built = True
@@ -85,7 +91,7 @@ class Layer:
         from .. import initializers
 
         value = initializers.get(initializer)(tuple(shape), self.dtype)
-        value = np.ascontiguousarray(value, dtype=self.dtype)
+        value = np.array(value, dtype=self.dtype, order="C")  # keeps 0-d shapes (count)
         setattr(self, name, value)
         self._weight_names.append(name)
         self._trainable_flags[name] = trainable
@@ -158,6 +164,19 @@ class Layer:
         """{weight name: d(penalty)/d(weight)} for each regularized weight."""
         return {name: reg.gradient(getattr(self, name)) for name, reg in self._regularizers.items()}
 
+    # A model may set this to False on its first layer: nothing needs dL/d(input) there, and
+    # layers whose input gradient costs a kernel call (Dense, Conv2D) then return None from
+    # backward instead of computing it. Weight gradients are stored either way.
+    needs_input_gradient = True
+
+    # ----- masks (see DESIGN.md, "Engine interfaces") ---------------------------------------
+    supports_masking = False  # True: the layer works per time step and passes the mask on
+    uses_mask = False  # True: forward takes mask= (the model passes it only then)
+
+    def compute_mask(self, x, mask=None):
+        """The mask of this layer's output: the incoming one if the layer supports masking."""
+        return mask if self.supports_masking else None
+
     # ----- helpers for subclasses -----------------------------------------------------------
     def _prepare_input(self, x, min_rank=1) -> np.ndarray:
         """``x`` as an array of this layer's dtype, the layer built, the shape checked.
@@ -182,9 +201,8 @@ class Layer:
         expected = self.input_shape
         if expected is not None and tuple(shape[1:]) != tuple(expected):
             raise ValueError(
-                f"{self._describe()}: expected input shape (None, "
-                f"{', '.join(str(d) for d in expected)}{',' if len(expected) == 1 else ''}), "
-                f"received {tuple(shape)}"
+                f"{self._describe()}: expected input shape "
+                f"(None, {', '.join(str(d) for d in expected)}), received {tuple(shape)}"
             )
 
     def _describe(self) -> str:

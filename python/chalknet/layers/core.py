@@ -36,6 +36,8 @@ class Dense(Layer):
         dL/dkernel = x^T dz,   dL/dbias = sum of dz over the batch,   dL/dx = dz kernel^T.
     """
 
+    supports_masking = True
+
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, **kwargs):
@@ -95,6 +97,8 @@ class Dense(Layer):
         self.set_gradient("kernel", ops.matmul(x, dz, transpose_a=True))
         if self.use_bias:
             self.set_gradient("bias", dz.sum(axis=0))
+        if not self.needs_input_gradient:
+            return None
         dx = ops.matmul(dz, self.kernel, transpose_b=True)
         return dx.reshape(*self._output_shape[:-1], x.shape[1])
 
@@ -115,6 +119,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation function: y = activation(x) (a name such as "relu", or an object
     from ``chalknet.activations``)."""
+
+    supports_masking = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
