@@ -263,9 +263,13 @@ class Model(Trainer, Layer):
                 "or call the model on a batch of data first"
             )
         print_fn = print_fn or print
-        width = max(line_length or 65, 50)
-        columns = (int(width * 0.45), int(width * 0.33), width - int(width * 0.45)
-                   - int(width * 0.33))
+        names = [f" {layer.name} ({type(layer).__name__})" for layer in self.layers]
+        shapes = [str((None, *shape)) for shape in self._output_shapes]
+        # Keras's proportions (45 % / 33 % / the rest of 65 characters), widened to fit.
+        columns = [max([29, *(len(n) + 2 for n in names)]),
+                   max([26, *(len(s) + 2 for s in shapes)]), 10]
+        width = max(line_length or 0, sum(columns))
+        columns[2] = width - columns[0] - columns[1]
 
         def row(name, shape, params):
             cells = (f" {name}", str(shape), f"{params:>{columns[2] - 1}}")

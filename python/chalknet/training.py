@@ -259,7 +259,16 @@ class Trainer:
     def _train_step(self, x, y) -> dict:
         y_pred = self.forward(x, training=True)
         loss_value = float(self.loss(y, y_pred)) + self._regularization_loss()
-        self._backward_loss(self.loss, y, y_pred)
+        # Nobody reads dL/dx of the first layer in a training step: let it skip that product.
+        first = next(self._leaf_layers(), (None, None))[0]
+        skip = first is not None and getattr(first, "needs_input_gradient", False)
+        if skip:
+            first.needs_input_gradient = False
+        try:
+            self._backward_loss(self.loss, y, y_pred)
+        finally:
+            if skip:
+                first.needs_input_gradient = True
         grads_and_vars = []
         per_layer = {}  # id(layer) -> (data gradients, regularization gradients) by name
         for layer, name in self._trainable_parameters():
