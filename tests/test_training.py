@@ -429,3 +429,18 @@ def test_masks_flow_to_layers_that_use_them():
     out = model.forward(np.array([[0.0, 1.0], [2.0, 3.0]]))
     np.testing.assert_array_equal(user.received, [False, True])
     np.testing.assert_array_equal(out, [[0.0, 0.0], [2.0, 3.0]])
+
+
+def test_tqdm_bar_when_interactive(monkeypatch, capsys):
+    pytest.importorskip("tqdm")
+    from chalknet import training
+
+    monkeypatch.setattr(training, "_interactive_stdout", lambda: True)
+    x, y = blobs(n=40)
+    model = small_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=1)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "Epoch 1/2" in text and "Epoch 2/2" in text and "5/5" in text
+    assert "loss: " in text and len(history.epoch) == 2

@@ -26,6 +26,8 @@ def plot_history(history, metrics=None, path=None, show=False):
     if missing:
         raise ValueError(f"plot_history: {missing} not in the history; it has {sorted(logs)}")
     plt = _pyplot()
+    from matplotlib import ticker
+
     figure, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
     for axis, name in zip(axes[0], names, strict=True):
         epochs = range(1, len(logs[name]) + 1)
@@ -34,6 +36,7 @@ def plot_history(history, metrics=None, path=None, show=False):
             axis.plot(range(1, len(logs[f"val_{name}"]) + 1), logs[f"val_{name}"], marker="o",
                       label="validation")
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         axis.set_title(name)
         axis.grid(alpha=0.3)
         axis.legend()
