@@ -115,7 +115,7 @@ def test_load_data_from_a_prepared_cache(cache, monkeypatch):
         digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
         monkeypatch.setitem(mnist.CHECKSUMS, name, {digest})
     monkeypatch.setattr(_files, "_urlopen", no_network)
-    (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    (x_train, _), (_, y_test) = mnist.load_data()
     np.testing.assert_array_equal(x_train, arrays["train-images-idx3-ubyte.gz"])
     np.testing.assert_array_equal(y_test, arrays["t10k-labels-idx1-ubyte.gz"])
     assert x_train.dtype == np.uint8
@@ -145,7 +145,7 @@ def test_polynomial_regression():
     assert x.shape == (500, 1) and y.shape == (500, 1) and x.dtype == np.float32
     np.testing.assert_allclose(y, 1.0 - 2.0 * x + 0.5 * x**2, rtol=0, atol=1e-5)
     _, noisy = datasets.polynomial_regression(n_samples=2000, noise=0.1, seed=0)
-    x2, clean = datasets.polynomial_regression(n_samples=2000, noise=0.0, seed=0)
+    _, clean = datasets.polynomial_regression(n_samples=2000, noise=0.0, seed=0)
     assert np.std(noisy - clean) == pytest.approx(0.1, rel=0.1)
 
 
@@ -154,7 +154,7 @@ def test_spirals_and_xor():
     assert x.shape == (301, 2) and set(np.unique(y)) == {0, 1}
     assert np.bincount(y).tolist() == [150, 151]
     assert np.abs(x).max() < 1.2
-    x4, y4 = datasets.xor()
+    _, y4 = datasets.xor()
     np.testing.assert_array_equal(y4.ravel(), [0, 1, 1, 0])
     xs, ys = datasets.xor(n_samples=100, noise=0.05, seed=1)
     corner = np.round(xs).astype(int)

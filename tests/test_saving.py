@@ -185,8 +185,8 @@ def test_wrong_format_name_and_newer_version(tmp_path):
     path = tmp_path / "m.chalknet"
     trained_model().save(path)
     rewrite_header(path, lambda h: h.update(format_version=99))
-    with pytest.raises(ValueError, match="format version 99; this chalknet .* reads versions 1 "
-                                         "to 1. Upgrade chalknet"):
+    with pytest.raises(ValueError, match=r"format version 99; this chalknet .* reads versions 1 "
+                                         r"to 1\. Upgrade chalknet"):
         load_model(path)
     rewrite_header(path, lambda h: h.update(format="something-else", format_version=1))
     with pytest.raises(ValueError, match="is not a chalknet model file"):

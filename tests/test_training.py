@@ -58,7 +58,7 @@ def test_mlp_reaches_95_percent_on_bundled_digits():
     model.compile(optimizers.Adam(0.002), "sparse_categorical_crossentropy", ["accuracy"])
     history = model.fit(x, y, batch_size=32, epochs=4, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
-    loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     assert accuracy >= 0.95, f"test accuracy {accuracy:.4f} < 0.95"
     predicted = model.predict(x_test).argmax(axis=1)
     assert np.mean(predicted == y_test) == pytest.approx(accuracy, abs=1e-12)
@@ -257,7 +257,7 @@ def test_evaluate_and_batch_methods_return_forms():
     assert isinstance(bare.evaluate(x, y, verbose=0), float)
 
 
-# ----- progress output -----------------------------------------------------------------------------
+# ----- progress output ---------------------------------------------------------------------------
 
 
 def test_progress_not_a_terminal_one_line_per_epoch(capsys):
@@ -297,7 +297,7 @@ def test_plain_live_line_without_tqdm(monkeypatch, capsys):
     assert "\r5/5 " in out and "ETA" in out and out.endswith("\n")
 
 
-# ----- stopping ----------------------------------------------------------------------------------------
+# ----- stopping ----------------------------------------------------------------------------------
 
 
 def test_stop_training_honoured_after_the_batch():
@@ -329,13 +329,13 @@ def test_ctrl_c_stops_after_current_batch_and_returns_history(capsys):
     assert history.interrupted is True
     assert history.epoch == [0] and len(history.history["loss"]) == 1
     assert model.optimizer.iterations == 7  # the interrupted batch completed, no more
-    assert "interrupted (Ctrl-C) in epoch 2 after batch 2/5" in capsys.readouterr().out
+    assert "interrupted (Ctrl-C) in epoch 2 at batch 2/5" in capsys.readouterr().out
     # The handler is restored: Ctrl-C outside fit raises as usual.
     with pytest.raises(KeyboardInterrupt):
         signal.raise_signal(signal.SIGINT)
 
 
-# ----- structure and errors ----------------------------------------------------------------------------
+# ----- structure and errors ----------------------------------------------------------------------
 
 
 def test_summary_table_and_counts():

@@ -9,8 +9,7 @@ import pytest
 
 import chalknet
 from chalknet import layers, optimizers
-from chalknet.utils import KFold, cross_validate, plot_history, set_random_seed, \
-    train_test_split
+from chalknet.utils import KFold, cross_validate, plot_history, set_random_seed, train_test_split
 
 
 def test_train_test_split_partitions_and_keeps_pairs():

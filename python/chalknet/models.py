@@ -369,7 +369,6 @@ class Sequential(Model):
             if self.layers or self.input_shape is not None:
                 raise ValueError(f"{self.name}.add: an Input can only be the first entry")
             self.input_shape = layer.input_shape
-            self._input_dtype = layer.dtype
             return
         if self.input_shape is None and not self.layers and layer.input_shape is not None:
             self.input_shape = tuple(layer.input_shape)
