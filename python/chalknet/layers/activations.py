@@ -32,7 +32,9 @@ class ReLU(Layer):
         self.threshold = float(threshold)
 
     def _derivative(self, x):
-        slope = np.where(x >= self.threshold, 1.0, self.negative_slope)
+        # at x == threshold exactly (the kink) the lower piece's slope, so relu'(0) = 0 as in
+        # chalknet.activations.relu and TensorFlow
+        slope = np.where(x > self.threshold, 1.0, self.negative_slope)
         if self.max_value is not None:
             slope = np.where(x >= self.max_value, 0.0, slope)
         return slope.astype(self.dtype)

@@ -40,7 +40,9 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 kernel_regularizer=None, bias_regularizer=None, input_dim=None, **kwargs):
+        if input_dim is not None:  # Keras 2's Dense(64, input_dim=784)
+            kwargs.setdefault("input_shape", (int(input_dim),))
         super().__init__(**kwargs)
         if int(units) != units or int(units) < 1:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
