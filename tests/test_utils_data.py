@@ -12,6 +12,14 @@ from chalknet import layers, optimizers
 from chalknet.utils import KFold, cross_validate, plot_history, set_random_seed, train_test_split
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = chalknet.get_num_threads()
+    chalknet.set_num_threads(1)
+    yield
+    chalknet.set_num_threads(threads)
+
+
 def test_train_test_split_partitions_and_keeps_pairs():
     x = np.arange(20).reshape(10, 2)
     y = np.arange(10)
