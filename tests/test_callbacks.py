@@ -131,6 +131,9 @@ def test_learning_rate_scheduler():
             on_epoch_begin=lambda epoch, logs: seen.append(model.optimizer.learning_rate))])
     assert seen == pytest.approx([0.1, 0.05, 0.1 / 3])
     assert history.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.1 / 3])
+    model.fit(x, y, epochs=2, verbose=0,
+              callbacks=[callbacks.LearningRateScheduler(lambda epoch: 0.5**epoch)])
+    assert model.optimizer.learning_rate == 0.5
 
 
 def test_reduce_lr_on_plateau():
