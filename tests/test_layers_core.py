@@ -115,6 +115,7 @@ def test_input_layer():
         layer(np.ones((2, 4)))
     again = InputLayer.from_config(json.loads(json.dumps(layer.get_config())))
     assert again.input_shape == (3,)
+    assert gradient_check(InputLayer(shape=(3,)), np.random.default_rng(0).normal(size=(2, 3)))
 
 
 def test_shape_errors_name_the_layer():

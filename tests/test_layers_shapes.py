@@ -85,3 +85,11 @@ def test_dtypes_and_shapes_of_every_layer(dtype, training):
         assert dx.shape == x.shape and dx.dtype == dtype, name
         for weight, grad in zip(layer.get_weights(), layer.get_gradients(), strict=True):
             assert grad.shape == weight.shape and grad.dtype == dtype, name
+
+
+def test_an_empty_batch_flows_through_every_layer():
+    for layer, shape in _layers():
+        x = np.zeros((0, *shape), dtype=np.float32)
+        y = layer.forward(x, training=True)
+        assert y.shape == (0, *layer.compute_output_shape(shape)), type(layer).__name__
+        assert layer.backward(np.zeros_like(y)).shape == x.shape, type(layer).__name__

@@ -182,7 +182,8 @@ class Maxout(Layer):
 
     def forward(self, x, training=False):
         x = self._prepare_input(x, min_rank=1)
-        groups = x.reshape(*x.shape[:-1], self.num_units, -1)  # (..., units, k)
+        k = x.shape[-1] // self.num_units
+        groups = x.reshape(*x.shape[:-1], self.num_units, k)  # (..., units, k)
         self._winner = np.argmax(groups, axis=-1)[..., None]  # (..., units, 1)
         self._input_shape_seen = x.shape
         return np.take_along_axis(groups, self._winner, axis=-1)[..., 0]

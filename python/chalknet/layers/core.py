@@ -158,7 +158,7 @@ class Flatten(Layer):
     def forward(self, x, training=False):
         x = self._prepare_input(x, min_rank=0)
         self._input_shape_seen = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], *self.compute_output_shape(x.shape[1:]))
 
     def backward(self, dy):
         (shape,) = _require_cache(self, "_input_shape_seen")
