@@ -335,6 +335,36 @@ def test_ctrl_c_stops_after_current_batch_and_returns_history(capsys):
         signal.raise_signal(signal.SIGINT)
 
 
+def test_keyboard_interrupt_exception_mid_batch_is_handled(capsys):
+    # Outside the main thread Ctrl-C arrives as an exception; fit stops the same way.
+    x, y = blobs(n=40)
+    model = small_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy")
+
+    def raise_interrupt(batch, logs):
+        if model.optimizer.iterations == 3:
+            raise KeyboardInterrupt
+
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[
+        callbacks.LambdaCallback(on_train_batch_begin=raise_interrupt)])
+    assert history.interrupted and history.epoch == [] and model.optimizer.iterations == 3
+    assert "in epoch 1 at batch 4/5" in capsys.readouterr().out
+
+
+def test_second_ctrl_c_leaves_at_once():
+    x, y = blobs(n=40)
+    model = small_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy")
+
+    def press_twice(batch, logs):
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
+            callbacks.LambdaCallback(on_train_batch_end=press_twice)])
+
+
 # ----- structure and errors ----------------------------------------------------------------------
 
 

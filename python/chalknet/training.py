@@ -74,6 +74,7 @@ class _Progress:
             except ImportError:
                 self._tqdm = None
         self._last_draw = 0.0
+        self._width = 0  # length of the line last drawn in place (to blank it out)
 
     def epoch_begin(self, epoch: int) -> None:
         self.start = time.perf_counter()
@@ -103,7 +104,7 @@ class _Progress:
         bar = "=" * max(done - 1, 0) + (">" if done < width else "=") + "." * (width - done)
         line = f"{step + 1}/{self.steps} [{bar}] - ETA: {_format_seconds(eta)} - " \
                f"{_format_logs(logs)}"
-        sys.stdout.write("\r" + line.ljust(getattr(self, "_width", 0)))
+        sys.stdout.write("\r" + line.ljust(self._width))
         self._width = len(line)
         sys.stdout.flush()
 
@@ -120,7 +121,7 @@ class _Progress:
         line = f"{self.steps}/{self.steps} - {_format_seconds(elapsed)} - {per_step:.0f}ms/step" \
                f" - {_format_logs(logs)}"
         if self.live:
-            sys.stdout.write("\r" + line.ljust(getattr(self, "_width", 0)) + "\n")
+            sys.stdout.write("\r" + line.ljust(self._width) + "\n")
             self._width = 0
         else:
             sys.stdout.write(line + "\n")
@@ -130,7 +131,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        elif self.live and getattr(self, "_width", 0):
+        elif self.live and self._width:
             sys.stdout.write("\n")
             self._width = 0
 
