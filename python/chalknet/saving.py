@@ -47,7 +47,12 @@ def _serialize_object(identifier):
     if isinstance(identifier, str):
         return identifier
     if hasattr(identifier, "get_config"):
-        return {"class_name": type(identifier).__name__, "config": identifier.get_config()}
+        record = {"class_name": type(identifier).__name__, "config": identifier.get_config()}
+        try:
+            json.dumps(record)
+            return record
+        except TypeError:
+            return None  # its configuration holds objects that JSON cannot write
     return None  # a plain function: cannot be written down
 
 
