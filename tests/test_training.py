@@ -474,3 +474,15 @@ def test_tqdm_bar_when_interactive(monkeypatch, capsys):
     text = out.out + out.err
     assert "Epoch 1/2" in text and "Epoch 2/2" in text and "5/5" in text
     assert "loss: " in text and len(history.epoch) == 2
+
+
+def test_input_shapes():
+    assert chalknet.Input(shape=(28, 28, 1)).input_shape == (28, 28, 1)
+    assert chalknet.Input(shape=784).input_shape == (784,)
+    assert chalknet.Input(shape=(None, 8)).input_shape == (None, 8)  # variable-length sequences
+    with pytest.raises(ValueError, match="positive integers or None"):
+        chalknet.Input(shape=(0,))
+    model = chalknet.Sequential([chalknet.Input(shape=(3,))])
+    assert model.layers == []  # as Keras 3, the Input is not a layer of the model
+    with pytest.raises(ValueError, match="an Input can only be the first entry"):
+        model.add(chalknet.Input(shape=(3,)))

@@ -26,9 +26,9 @@ def Input(shape, batch_size=None, dtype="float32", name=None) -> InputLayer:
     for Keras compatibility and ignored: every model takes any batch size."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
     if shape is None or not all(
-            isinstance(d, (int, np.integer)) and d > 0 for d in tuple(shape)):
-        raise ValueError(f"Input: shape must be a tuple of positive integers (one sample, "
-                         f"batch axis excluded), got {shape!r}")
+            d is None or (isinstance(d, (int, np.integer)) and d > 0) for d in tuple(shape)):
+        raise ValueError(f"Input: shape must be a tuple of positive integers or None (one "
+                         f"sample, batch axis excluded), got {shape!r}")
     return InputLayer(shape=tuple(shape), dtype=dtype, name=name)
 
 
