@@ -486,3 +486,15 @@ def test_input_shapes():
     assert model.layers == []  # as Keras 3, the Input is not a layer of the model
     with pytest.raises(ValueError, match="an Input can only be the first entry"):
         model.add(chalknet.Input(shape=(3,)))
+
+
+def test_weights_properties_and_get_layer():
+    model = small_classifier()
+    model.layers[0].trainable = False
+    assert model.weights[0] is model.layers[0].kernel  # the arrays themselves
+    assert [w.shape for w in model.trainable_weights] == [(8, 3), (3,)]
+    assert [w.shape for w in model.non_trainable_weights] == [(4, 8), (8,)]
+    assert model.get_layer(index=1) is model.layers[1]
+    assert model.get_layer(model.layers[0].name) is model.layers[0]
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.get_layer("nope")

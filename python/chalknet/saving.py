@@ -81,8 +81,7 @@ def _compile_record(model, include_optimizer: bool):
 
 def _parameter_arrays(model) -> list[np.ndarray]:
     """The model's weight arrays themselves (not copies), in ``get_weights()`` order."""
-    return [getattr(layer, name) for layer, _ in model._leaf_layers()
-            for name in layer.weight_names]
+    return model.weights
 
 
 def _write_atomically(filepath, arrays: dict) -> None:
