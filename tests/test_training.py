@@ -498,3 +498,13 @@ def test_weights_properties_and_get_layer():
     assert model.get_layer(model.layers[0].name) is model.layers[0]
     with pytest.raises(ValueError, match="no layer named 'nope'"):
         model.get_layer("nope")
+
+
+def test_initial_epoch_resumes_the_count():
+    x, y = blobs(n=16)
+    model = small_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    seen = []
+    history = model.fit(x, y, epochs=5, initial_epoch=3, verbose=0, callbacks=[
+        callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(epoch))])
+    assert seen == [3, 4] and history.epoch == [3, 4] and len(history.history["loss"]) == 2
