@@ -21,11 +21,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from op_compare import assert_identical, assert_within, central_difference, \
-    central_difference_bound
 
 import chalknet
 from chalknet import ops, reference
+from op_compare import assert_identical, assert_within, central_difference, central_difference_bound
 
 GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 
@@ -95,7 +94,7 @@ def check_against_reference(cell, dtype, case, **activations):
     want = forward(reference, cell, case_as64(case), **activations)
     state_scale = max(1.0, float(np.max(np.abs(want[-1]["states"]))))
     forward_bound = 2 * steps * (features + units + 1 + 16) * eps * state_scale
-    for name, g, w in zip(FORWARD_NAMES[cell], got[:-1], want[:-1]):
+    for name, g, w in zip(FORWARD_NAMES[cell], got[:-1], want[:-1], strict=True):
         assert_within(name, g, w, forward_bound, dtype)
     for name in CACHE_NAMES[cell]:
         assert_within(f"cache[{name!r}]", got[-1][name], want[-1][name], forward_bound, dtype)
@@ -106,7 +105,7 @@ def check_against_reference(cell, dtype, case, **activations):
     input_scale = max(1.0, float(np.max(np.abs(case["x"]))), state_scale)
     backward_bound = (2 * batch * steps * (features + width + units + 16) * eps
                       * float(np.max(np.abs(case["d_outputs"]))) * input_scale)
-    for name, g, w in zip(BACKWARD_NAMES[cell], got_grads, want_grads):
+    for name, g, w in zip(BACKWARD_NAMES[cell], got_grads, want_grads, strict=True):
         if w is None:
             assert g is None, f"{name}: expected None (no bias), got an array"
             continue
@@ -182,7 +181,7 @@ def test_zero_weight_gates_by_hand(lib):
     np.testing.assert_allclose(outputs[0, :, 0], [np.tanh(0.5) / 2, np.tanh(0.25) / 2],
                                rtol=0, atol=2e-16)
     assert c_final[0, 0] == 0.25
-    outputs, h_final, _ = lib.gru(x, one, np.zeros((1, 3)), np.zeros((1, 3)))
+    outputs, _, _ = lib.gru(x, one, np.zeros((1, 3)), np.zeros((1, 3)))
     np.testing.assert_array_equal(outputs[0, :, 0], [0.5, 0.25])
 
 
@@ -217,7 +216,7 @@ def test_backward_matches_finite_differences(lib, cell, masked):
     step = 1e-6
     terms = loss_terms()
     bound = central_difference_bound(terms, step) + step**2 * terms.size
-    for name, got, key in zip(BACKWARD_NAMES[cell], grads, wrt):
+    for name, got, key in zip(BACKWARD_NAMES[cell], grads, wrt, strict=True):
         numeric = central_difference(loss, case[key], step)
         assert_within(name, got, numeric, bound, np.float64)
 
@@ -243,7 +242,7 @@ def test_results_do_not_depend_on_thread_count(cell, units):
     finally:
         chalknet.set_num_threads(saved)
     names = FORWARD_NAMES[cell] + BACKWARD_NAMES[cell]
-    for name, a, b in zip(names, one, two):
+    for name, a, b in zip(names, one, two, strict=True):
         assert_identical(name, a, b, np.float32)
 
 

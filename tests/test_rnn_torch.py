@@ -42,10 +42,10 @@ def test_torch_modules_match_ops(cell):
     finals_t = finals_t if cell == "lstm" else (finals_t,)
 
     np.testing.assert_allclose(result[0], out_t.detach().numpy(), rtol=0, atol=TOLERANCE)
-    for mine, theirs in zip(result[1:-1], finals_t):
+    for mine, theirs in zip(result[1:-1], finals_t, strict=True):
         np.testing.assert_allclose(mine, theirs.detach().numpy()[0], rtol=0, atol=TOLERANCE)
 
     torch_grads = torch.autograd.grad(out_t, [x_t, *states_t], torch.from_numpy(d_outputs))
-    for name, mine, theirs in zip(["d_x", "d_h0", "d_c0"], grads, torch_grads):
+    for name, mine, theirs in zip(["d_x", "d_h0", "d_c0"], grads, torch_grads, strict=False):
         np.testing.assert_allclose(mine, theirs.numpy().reshape(mine.shape), rtol=0,
                                    atol=TOLERANCE, err_msg=name)

@@ -174,7 +174,7 @@ def _quick_table(threads: int, repeat: int, skip_reference: bool) -> None:
         engines = {k: v for k, v in workload.engines.items()
                    if not (skip_reference and k == "reference")}
         times: dict[str, list[float]] = {name: [] for name in engines}
-        for name, run in engines.items():  # warm-up
+        for run in engines.values():  # warm-up
             run()
         for _ in range(repeat):
             for name, run in engines.items():

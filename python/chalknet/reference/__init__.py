@@ -36,4 +36,4 @@ from .recurrent import (  # noqa: E402
     simple_rnn_backward,
 )
 
-__all__ += ["simple_rnn", "simple_rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward"]
+__all__ += ["gru", "gru_backward", "lstm", "lstm_backward", "simple_rnn", "simple_rnn_backward"]
