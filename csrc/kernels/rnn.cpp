@@ -25,6 +25,9 @@
 // and recurrent pre-activation gradients apart (d_pre and d_rec) because the reset gate
 // multiplies only the recurrent half of the candidate.
 //
+// Activations.  For float, sigmoid and tanh run in rnn_gates (a branch-free exp built once per
+// instruction set and chosen at run time); double uses libm, for the gradient checks.
+//
 // Threads.  gemm parallelises itself and is always called from the sequential step loop; the
 // fused passes are OpenMP loops over batch rows when the step is large enough to pay for a
 // parallel region (kParallelMinWork).  Every value is produced by one thread in a fixed order
@@ -38,6 +41,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "rnn_gates.h"
 
 namespace chalknet {
 namespace {
@@ -52,55 +56,13 @@ std::unique_ptr<T[]> buffer(int64_t count) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(count, 1))]);
 }
 
-// ----- exp and tanh that vectorise ---------------------------------------------------------
-// libm's expf/tanhf are calls the compiler cannot vectorise, and in the fused gate passes they
-// cost more than the recurrent gemm.  For float we use Cephes's expf scheme, written
-// branch-free so that `#pragma omp simd` loops vectorise: x = n ln2 + r with |r| <= ln2/2
-// (ln2 split in two parts, Cody-Waite), e^r by its degree-7 Taylor-like minimax polynomial
-// (relative error about 1 ulp), and 2^n put directly into the exponent bits.  The rounding of
-// x / ln2 to n uses the 1.5 * 2^23 trick, so no float-to-int conversion (and no undefined
-// behaviour on NaN, which propagates).  Inputs are clamped to [-87, 88], where expf is
-// finite and normal.  double keeps libm (its users are the gradient checks).
-inline float fast_exp(float x) {
-  constexpr float kShift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  x = std::min(88.0f, std::max(-87.0f, x));
-  const float shifted = x * 1.44269504088896341f + kShift;
-  const float n = shifted - kShift;
-  float r = x - n * 0.693359375f;  // ln2, high part (exact in float)
-  r = r - n * -2.12194440e-4f;     // ln2, low part
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t shifted_bits;
-  std::memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
-  // The low mantissa bits of `shifted` hold n (as an offset from kShift's bit pattern).
-  const int32_t scale_bits = (shifted_bits - 0x4B400000 + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &scale_bits, sizeof scale);
-  return p * scale;
-}
-
-template <typename T>
-T exp_of(T x) { return std::exp(x); }
-template <>
-float exp_of<float>(float x) { return fast_exp(x); }
-
-// tanh(x) = 1 - 2 / (e^{2x} + 1): finite for every x (e^{2x} is clamped), absolute error a
-// few ulp of 1.
-template <typename T>
-T tanh_of(T x) { return std::tanh(x); }
-template <>
-float tanh_of<float>(float x) { return 1.0f - 2.0f / (fast_exp(2.0f * x) + 1.0f); }
-
 // ----- activations: apply(x), and the derivative written in terms of y = apply(x) ----------
 
+// float sigmoid and tanh over arrays go through rnn_gates (vectorised, per instruction set;
+// see apply_in_place below); these per-value forms serve double.
 struct TanhFn {
   template <typename T>
-  static T apply(T x) { return tanh_of(x); }
+  static T apply(T x) { return std::tanh(x); }
   template <typename T>
   static T slope(T y) { return T(1) - y * y; }
 };
@@ -118,7 +80,7 @@ struct LinearFn {
 };
 struct SigmoidFn {
   template <typename T>
-  static T apply(T x) { return T(1) / (T(1) + exp_of(-x)); }
+  static T apply(T x) { return T(1) / (T(1) + std::exp(-x)); }
   template <typename T>
   static T slope(T y) { return y * (T(1) - y); }
 };
@@ -151,7 +113,8 @@ void with_activations(Activation activation, Activation recurrent, Body&& body) 
 // ----- shared pieces -------------------------------------------------------------------------
 
 // The fused passes are written as short loops over contiguous runs of one row, each simple
-// enough for the compiler to vectorise (one activation per loop; see fast_exp).
+// enough for the compiler to vectorise (one activation per loop; float sigmoid and tanh use
+// the per-instruction-set loops of rnn_gates.h).
 
 // v[j] = Fn::apply(v[j]) for j < n.
 template <class Fn, typename T>
@@ -159,6 +122,10 @@ void apply_in_place(T* v, int64_t n) {
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) v[j] = Fn::apply(v[j]);
 }
+template <>
+void apply_in_place<SigmoidFn, float>(float* v, int64_t n) { rnn_gates::table().sigmoid(v, n); }
+template <>
+void apply_in_place<TanhFn, float>(float* v, int64_t n) { rnn_gates::table().tanh(v, n); }
 
 // v[j] += w[j] for j < n.
 template <typename T>
