@@ -1,0 +1,329 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""CTC (connectionist temporal classification) loss, its gradient, and the greedy decoder.
+
+What it computes.  For each sample b of a batch, with logits u (time, classes) and a label
+sequence l of length L, the CTC loss is  -ln p(l | x)  where  p(l | x)  sums, over every
+alignment (a path of one class per time step that becomes l after merging repeats and dropping
+blanks), the product of the softmax probabilities y_k^t = softmax(u^t)_k along the path
+(Graves, Fernandez, Gomez and Schmidhuber, "Connectionist Temporal Classification: Labelling
+Unsegmented Sequence Data with Recurrent Neural Networks", ICML 2006).  The gradient returned is
+the one with respect to the logits u, eq. (16) of the paper:
+
+    dL/du_k^t = y_k^t - 1 / (y_k^t p(l|x)) * sum_{s : l'_s = k} alpha_t(s) beta_t(s)
+
+How.  The sum over alignments is the forward-backward recursion of the paper (eqs. 6-7 for
+alpha, 10-11 for beta) over the extended label l' = (blank, l_1, blank, l_2, ..., l_L, blank) of
+length S = 2L + 1, carried out in log space so that no product of probabilities underflows:
+a "+" of the paper is a log-sum-exp here, a "*" is a "+".  The work per sample is O(T * S):
+alpha is kept whole (T x S), beta only two rows at a time (t + 1 and t), and each gradient row
+t is written as soon as beta_t is known.  The arithmetic is in double precision whatever the
+dtype of the logits (float32 or float64, a fused type): the recursion sums T * S terms and the
+rounding of float32 would show in long sequences.
+
+Layout and threads.  logits and d_logits are C-contiguous (batch, time, classes); one sample is
+one contiguous (time, classes) block.  Samples are independent, so the batch is split over
+OpenMP threads (prange, dynamic schedule since lengths differ); each thread allocates its own
+work space per sample.  Every index is checked by ``_check_arguments`` while the GIL is held,
+before the parallel section: no input can make the kernels read or write out of bounds.
+
+Impossible alignments.  When a label needs more time steps than the sample has (its length
+plus one separating blank per pair of equal neighbours), p(l|x) = 0: the loss is +inf and the
+gradient is zero for that sample (ops.ctc_loss offers zero_infinity to report 0 instead).
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport INFINITY, exp, log, log1p
+from libc.stdlib cimport free, malloc
+
+cimport cython
+
+
+cdef inline double _log_add(double a, double b) noexcept nogil:
+    """ln(e^a + e^b), exact when either is -inf (ln 0)."""
+    cdef double big = a if a > b else b
+    cdef double small = b if a > b else a
+    if small == -INFINITY:
+        return big
+    return big + log1p(exp(small - big))
+
+
+cdef inline double _log_add3(double a, double b, double c) noexcept nogil:
+    """ln(e^a + e^b + e^c) with one log: shift by the largest term so no exp overflows, and
+    spend no exp on the largest term (e^0 = 1) nor on a term that is ln 0 (-inf).  NaN in,
+    NaN out."""
+    cdef double big, other1, other2
+    cdef double total = 1.0
+    if a >= b and a >= c:
+        big, other1, other2 = a, b, c
+    elif b >= c:
+        big, other1, other2 = b, a, c
+    else:
+        big, other1, other2 = c, a, b
+    if big == -INFINITY:
+        return big
+    if other1 != -INFINITY:
+        total += exp(other1 - big)
+    if other2 != -INFINITY:
+        total += exp(other2 - big)
+    return big + log(total)
+
+
+cdef inline void _log_softmax_row(const cython.floating* row, double* out,
+                                  Py_ssize_t n_classes) noexcept nogil:
+    """out = u - ln sum_k e^{u_k}, shifted by max(u) first."""
+    cdef Py_ssize_t k
+    cdef double top = row[0]
+    cdef double total = 0.0
+    for k in range(1, n_classes):
+        if row[k] > top:
+            top = row[k]
+    for k in range(n_classes):
+        total += exp(row[k] - top)
+    total = top + log(total)
+    for k in range(n_classes):
+        out[k] = row[k] - total
+
+
+cdef inline bint _can_skip(const int* ext, Py_ssize_t s, int blank) noexcept nogil:
+    """Whether a path may jump from l'_{s-2} straight to l'_s (eq. 6's second case): only onto a
+    label that differs from the previous label; never onto a blank."""
+    return s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]
+
+
+cdef Py_ssize_t _needed_steps(const int* label, Py_ssize_t label_length) noexcept nogil:
+    """Fewest time steps that can emit the label: one per label, plus a blank between repeats."""
+    cdef Py_ssize_t i
+    cdef Py_ssize_t steps = label_length
+    for i in range(1, label_length):
+        if label[i] == label[i - 1]:
+            steps += 1
+    return steps
+
+
+cdef void _forward(double* alpha, const double* log_probs, const int* ext,
+                   Py_ssize_t time, Py_ssize_t n_classes, Py_ssize_t n_states,
+                   int blank) noexcept nogil:
+    """ln alpha_t(s) for all t, s (eqs. 5-7), alpha stored (time, n_states)."""
+    cdef Py_ssize_t t, s
+    cdef const double* prev
+    cdef double* cur
+    cdef double stay, step, skip
+    for s in range(n_states):
+        alpha[s] = -INFINITY
+    alpha[0] = log_probs[blank]                     # start in the leading blank ...
+    if n_states > 1:
+        alpha[1] = log_probs[ext[1]]                # ... or on the first label
+    for t in range(1, time):
+        prev = alpha + (t - 1) * n_states
+        cur = alpha + t * n_states
+        for s in range(n_states):
+            stay = prev[s]
+            step = prev[s - 1] if s >= 1 else -INFINITY
+            skip = prev[s - 2] if _can_skip(ext, s, blank) else -INFINITY
+            cur[s] = _log_add3(stay, step, skip) + log_probs[t * n_classes + ext[s]]
+
+
+cdef void _backward_and_gradient(cython.floating* d_logits, double* beta_next, double* beta_cur,
+                                 double* occupancy, const double* alpha,
+                                 const double* log_probs, const int* ext, double log_likelihood,
+                                 Py_ssize_t time, Py_ssize_t n_classes, Py_ssize_t n_states,
+                                 int blank) noexcept nogil:
+    """ln beta_t(s) from t = T-1 down to 0 (eqs. 9-11; beta includes y_t as in the paper), and
+    for each t the gradient row of eq. (16):  d_logits[t, k] = y_k^t - occupancy_t(k), where
+    occupancy_t(k) = sum_{s : l'_s = k} alpha_t(s) beta_t(s) / (y_k^t p(l|x)) is the posterior
+    probability of being on class k at time t (a number in [0, 1], summed in linear space)."""
+    cdef Py_ssize_t t, s, k
+    cdef double stay, step, skip
+    cdef double* swap
+    cdef const double* row
+    cdef const double* alpha_row
+    for t in range(time - 1, -1, -1):
+        row = log_probs + t * n_classes
+        alpha_row = alpha + t * n_states
+        for s in range(n_states):
+            if t == time - 1:                       # end on the last label or the final blank
+                beta_cur[s] = row[ext[s]] if s >= n_states - 2 else -INFINITY
+            else:
+                stay = beta_next[s]
+                step = beta_next[s + 1] if s + 1 < n_states else -INFINITY
+                skip = beta_next[s + 2] if (s + 2 < n_states
+                                            and _can_skip(ext, s + 2, blank)) else -INFINITY
+                beta_cur[s] = _log_add3(stay, step, skip) + row[ext[s]]
+        for k in range(n_classes):
+            occupancy[k] = 0.0
+        for s in range(n_states):
+            occupancy[ext[s]] += exp(alpha_row[s] + beta_cur[s] - row[ext[s]] - log_likelihood)
+        for k in range(n_classes):
+            d_logits[t * n_classes + k] = <cython.floating>(exp(row[k]) - occupancy[k])
+        swap = beta_next
+        beta_next = beta_cur
+        beta_cur = swap
+
+
+cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
+                         const cython.floating* logits, const int* label,
+                         Py_ssize_t time, Py_ssize_t max_time, Py_ssize_t n_classes,
+                         Py_ssize_t label_length, int blank) noexcept nogil:
+    """Loss and gradient of one sample: logits/d_logits (max_time, n_classes), the first
+    ``time`` rows valid; label (label_length,).  Returns 0, or 1 when out of memory."""
+    cdef Py_ssize_t n_states = 2 * label_length + 1
+    cdef Py_ssize_t t, s, k
+    cdef double* work
+    cdef double* log_probs
+    cdef double* alpha
+    cdef int* ext
+    cdef double log_likelihood
+    for k in range(max_time * n_classes):
+        d_logits[k] = 0
+    if _needed_steps(label, label_length) > time:
+        loss[0] = INFINITY                          # no alignment: p(l|x) = 0, gradient 0
+        return 0
+    if time == 0:                                   # only the empty label fits no time at all
+        loss[0] = 0
+        return 0
+    work = <double*>malloc((time * n_classes + time * n_states + 2 * n_states + n_classes)
+                           * sizeof(double) + n_states * sizeof(int))
+    if work == NULL:
+        return 1
+    log_probs = work
+    alpha = log_probs + time * n_classes
+    ext = <int*>(alpha + time * n_states + 2 * n_states + n_classes)
+    for s in range(n_states):                       # l' = blank, l_1, blank, ..., l_L, blank
+        ext[s] = label[(s - 1) // 2] if s % 2 == 1 else blank
+    for t in range(time):
+        _log_softmax_row(logits + t * n_classes, log_probs + t * n_classes, n_classes)
+    _forward(alpha, log_probs, ext, time, n_classes, n_states, blank)
+    # eq. (8): p(l|x) = alpha_T(S) + alpha_T(S-1), paths end on the final blank or last label
+    log_likelihood = alpha[(time - 1) * n_states + n_states - 1]
+    if n_states > 1:
+        log_likelihood = _log_add(log_likelihood, alpha[(time - 1) * n_states + n_states - 2])
+    loss[0] = <cython.floating>(-log_likelihood)
+    if log_likelihood == -INFINITY:                 # underflow past double range: no gradient
+        free(work)
+        return 0
+    _backward_and_gradient(d_logits, alpha + time * n_states,
+                           alpha + time * n_states + n_states,
+                           alpha + time * n_states + 2 * n_states,
+                           alpha, log_probs, ext, log_likelihood, time, n_classes, n_states,
+                           blank)
+    free(work)
+    return 0
+
+
+def _check_lengths(name, const int[::1] lengths, Py_ssize_t batch, Py_ssize_t limit,
+                   limit_name):
+    if lengths.shape[0] != batch:
+        raise ValueError(f"_ctc: {name} must have shape ({batch},), got ({lengths.shape[0]},)")
+    cdef Py_ssize_t b
+    for b in range(batch):
+        if lengths[b] < 0 or lengths[b] > limit:
+            raise ValueError(f"_ctc: {name}[{b}] = {lengths[b]} is outside [0, {limit}] "
+                             f"({limit_name})")
+
+
+def _check_arguments(Py_ssize_t batch, Py_ssize_t max_time, Py_ssize_t n_classes,
+                     const int[:, ::1] labels, const int[::1] label_lengths,
+                     const int[::1] logit_lengths, int blank):
+    """Every index the kernels will use, checked while the GIL is held."""
+    cdef Py_ssize_t b, i
+    if n_classes < 1:
+        raise ValueError("_ctc: logits need at least one class (the blank)")
+    if blank < 0 or blank >= n_classes:
+        raise ValueError(f"_ctc: blank = {blank} is outside [0, {n_classes})")
+    if labels.shape[0] != batch:
+        raise ValueError(f"_ctc: labels must have {batch} rows, got {labels.shape[0]}")
+    _check_lengths("label_lengths", label_lengths, batch, labels.shape[1], "labels.shape[1]")
+    _check_lengths("logit_lengths", logit_lengths, batch, max_time, "logits.shape[1]")
+    for b in range(batch):
+        for i in range(label_lengths[b]):
+            if labels[b, i] < 0 or labels[b, i] >= n_classes or labels[b, i] == blank:
+                raise ValueError(f"_ctc: labels[{b}, {i}] = {labels[b, i]} must be a class in "
+                                 f"[0, {n_classes}) other than the blank {blank}")
+
+
+def ctc_loss_and_gradient(cython.floating[::1] losses, cython.floating[:, :, ::1] d_logits,
+                          const cython.floating[:, :, ::1] logits, const int[:, ::1] labels,
+                          const int[::1] label_lengths, const int[::1] logit_lengths,
+                          int blank, int num_threads):
+    """Fill losses (batch,) with -ln p(label | logits) and d_logits (batch, time, classes) with
+    its gradient w.r.t. the logits; rows past a sample's logit length get zeros.
+    All arrays C-contiguous; logits, losses and d_logits of one float dtype, the rest int32."""
+    cdef Py_ssize_t batch = logits.shape[0]
+    cdef Py_ssize_t max_time = logits.shape[1]
+    cdef Py_ssize_t n_classes = logits.shape[2]
+    cdef Py_ssize_t b
+    cdef int failed = 0
+    cdef tuple shape = (batch, max_time, n_classes)
+    cdef tuple d_shape = (d_logits.shape[0], d_logits.shape[1], d_logits.shape[2])
+    if losses.shape[0] != batch or d_shape != shape:
+        raise ValueError(f"_ctc: losses must be ({batch},) and d_logits {shape}, got "
+                         f"({losses.shape[0]},) and {d_shape}")
+    _check_arguments(batch, max_time, n_classes, labels, label_lengths, logit_lengths, blank)
+    if batch == 0 or max_time == 0 or n_classes == 0:
+        for b in range(batch):
+            losses[b] = 0 if label_lengths[b] == 0 else INFINITY
+        return
+    for b in prange(batch, nogil=True, schedule="dynamic", num_threads=max(num_threads, 1)):
+        failed += _ctc_one_sample(&losses[b], &d_logits[b, 0, 0], &logits[b, 0, 0],
+                                  &labels[b, 0] if labels.shape[1] > 0 else <int*>NULL,
+                                  logit_lengths[b], max_time, n_classes, label_lengths[b],
+                                  blank)
+    if failed:
+        raise MemoryError("_ctc: out of memory for the CTC work space")
+
+
+def greedy_decode(int[:, ::1] decoded, int[::1] decoded_lengths,
+                  cython.floating[::1] log_probabilities,
+                  const cython.floating[:, :, ::1] logits, const int[::1] logit_lengths,
+                  int blank, int num_threads):
+    """Best path decoding: per time step the most probable class (the first on ties), then
+    repeats merged and blanks dropped.  decoded (batch, time) gets the labels left-aligned,
+    decoded_lengths their count, log_probabilities the log-probability of the best path,
+    sum_t max_k ln y_k^t."""
+    cdef Py_ssize_t batch = logits.shape[0]
+    cdef Py_ssize_t max_time = logits.shape[1]
+    cdef Py_ssize_t n_classes = logits.shape[2]
+    cdef Py_ssize_t b
+    if (decoded.shape[0] != batch or decoded.shape[1] != max_time
+            or decoded_lengths.shape[0] != batch or log_probabilities.shape[0] != batch):
+        raise ValueError(f"_ctc: decoded must be ({batch}, {max_time}), decoded_lengths and "
+                         f"log_probabilities ({batch},)")
+    if n_classes < 1 or blank < 0 or blank >= n_classes:
+        raise ValueError(f"_ctc: blank = {blank} is outside [0, {n_classes})")
+    _check_lengths("logit_lengths", logit_lengths, batch, max_time, "logits.shape[1]")
+    if max_time == 0:
+        for b in range(batch):
+            decoded_lengths[b] = 0
+            log_probabilities[b] = 0
+        return
+    for b in prange(batch, nogil=True, schedule="static", num_threads=max(num_threads, 1)):
+        _greedy_one_sample(&decoded[b, 0], &decoded_lengths[b], &log_probabilities[b],
+                           &logits[b, 0, 0], logit_lengths[b], n_classes, blank)
+
+
+cdef void _greedy_one_sample(int* decoded, int* decoded_length, cython.floating* log_probability,
+                             const cython.floating* logits, Py_ssize_t time,
+                             Py_ssize_t n_classes, int blank) noexcept nogil:
+    cdef Py_ssize_t t, k
+    cdef int best, previous = blank
+    cdef int count = 0
+    cdef double top, total, path = 0.0
+    cdef const cython.floating* row
+    for t in range(time):
+        row = logits + t * n_classes
+        best = 0
+        for k in range(1, n_classes):
+            if row[k] > row[best]:
+                best = <int>k
+        top = row[best]
+        total = 0.0
+        for k in range(n_classes):
+            total += exp(row[k] - top)
+        path -= log(total)                          # ln y_best = u_best - ln sum e^u = -ln sum e^(u - u_best)
+        if best != blank and best != previous:
+            decoded[count] = best
+            count += 1
+        previous = best
+    decoded_length[0] = count
+    log_probability[0] = <cython.floating>path
