@@ -27,25 +27,41 @@ OpenMP threads (prange, dynamic schedule since lengths differ); each thread allo
 work space per sample.  Every index is checked by ``_check_arguments`` while the GIL is held,
 before the parallel section: no input can make the kernels read or write out of bounds.
 
+Decoding.  ``greedy_decode`` (best path) runs over the batch like the loss; ``beam_decode``
+(prefix beam search, Hannun et al. 2014) keeps its prefixes in C++ containers (an ordered map
+from label prefix to its two log-probabilities) and runs one sample at a time with the GIL
+held, so that running out of memory raises MemoryError instead of ending the process.
+
 Impossible alignments.  When a label needs more time steps than the sample has (its length
 plus one separating blank per pair of equal neighbours), p(l|x) = 0: the loss is +inf and the
 gradient is zero for that sample (ops.ctc_loss offers zero_infinity to report 0 instead).
 """
 
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, exp, log, log1p
+from libc.math cimport INFINITY, M_LN2, exp, log, log1p
 from libc.stdlib cimport free, malloc
 
 cimport cython
+from cython.operator cimport dereference as deref
+from libcpp.algorithm cimport sort as cpp_sort
+from libcpp.map cimport map as cpp_map
+from libcpp.pair cimport pair
+from libcpp.vector cimport vector
+
+ctypedef vector[int] Prefix                         # a label prefix
+ctypedef pair[double, double] Halves                # (ln p_blank, ln p_label) of a prefix
 
 
 cdef inline double _log_add(double a, double b) noexcept nogil:
-    """ln(e^a + e^b), exact when either is -inf (ln 0)."""
-    cdef double big = a if a > b else b
-    cdef double small = b if a > b else a
-    if small == -INFINITY:
-        return big
-    return big + log1p(exp(small - big))
+    """ln(e^a + e^b), exact when either is -inf (ln 0); NumPy's logaddexp, step for step, so
+    the beam search ranks prefixes exactly as the reference does."""
+    if a == b:
+        return a + M_LN2
+    if a > b:
+        return a + log1p(exp(b - a))
+    if a < b:
+        return b + log1p(exp(a - b))
+    return a + b                                    # a NaN
 
 
 cdef inline double _log_add3(double a, double b, double c) noexcept nogil:
@@ -327,3 +343,89 @@ cdef void _greedy_one_sample(int* decoded, int* decoded_length, cython.floating*
         previous = best
     decoded_length[0] = count
     log_probability[0] = <cython.floating>path
+
+
+cdef void _accumulate(cpp_map[Prefix, Halves]& beams, const Prefix& prefix, double log_blank,
+                      double log_label) except *:
+    """Add probability (in logs) to a prefix's two halves, creating the prefix if new."""
+    it = beams.find(prefix)
+    if it == beams.end():
+        beams[prefix] = Halves(log_blank, log_label)
+    else:
+        deref(it).second.first = _log_add(deref(it).second.first, log_blank)
+        deref(it).second.second = _log_add(deref(it).second.second, log_label)
+
+
+cdef vector[pair[Prefix, Halves]] _prune(cpp_map[Prefix, Halves]& candidates,
+                                          Py_ssize_t beam_width) except *:
+    """The ``beam_width`` most probable prefixes, best first; ties go to the prefix that comes
+    first in lexicographic order (the map's order), as in the reference.  A NaN score ranks
+    last, so the sort always sees a strict weak order."""
+    cdef vector[pair[double, Py_ssize_t]] order
+    cdef vector[pair[Prefix, Halves]] entries
+    cdef vector[pair[Prefix, Halves]] kept
+    cdef double score
+    cdef Py_ssize_t i
+    for item in candidates:
+        score = _log_add(item.second.first, item.second.second)
+        order.push_back(pair[double, Py_ssize_t](-score if score == score else INFINITY,
+                                                 entries.size()))
+        entries.push_back(item)
+    cpp_sort(order.begin(), order.end())
+    for i in range(min(beam_width, <Py_ssize_t>order.size())):
+        kept.push_back(entries[order[i].second])
+    return kept
+
+
+cdef list _beam_one_sample(const cython.floating[:, ::1] logits, Py_ssize_t time,
+                           Py_ssize_t beam_width, Py_ssize_t top_paths, int blank):
+    """Prefix beam search of one sample; [(labels list, ln p(labels))], best first."""
+    cdef Py_ssize_t n_classes = logits.shape[1]
+    cdef Py_ssize_t t, k, i
+    cdef vector[double] log_y = vector[double](n_classes)
+    cdef vector[pair[Prefix, Halves]] beams
+    cdef cpp_map[Prefix, Halves] following
+    cdef Prefix prefix, extended
+    cdef double log_blank, log_label, log_total, p
+    beams.push_back(pair[Prefix, Halves](Prefix(), Halves(0.0, -INFINITY)))
+    for t in range(time):
+        _log_softmax_row(&logits[t, 0], log_y.data(), n_classes)
+        following.clear()
+        for i in range(<Py_ssize_t>beams.size()):
+            prefix = beams[i].first
+            log_blank = beams[i].second.first
+            log_label = beams[i].second.second
+            log_total = _log_add(log_blank, log_label)
+            for k in range(n_classes):
+                p = log_y[k]
+                if k == blank:                      # a blank: the prefix does not change
+                    _accumulate(following, prefix, log_total + p, -INFINITY)
+                    continue
+                extended = prefix
+                extended.push_back(<int>k)
+                if prefix.size() > 0 and k == prefix.back():
+                    # the same label again: merged with the last, unless a blank came between
+                    _accumulate(following, prefix, -INFINITY, log_label + p)
+                    _accumulate(following, extended, -INFINITY, log_blank + p)
+                else:
+                    _accumulate(following, extended, -INFINITY, log_total + p)
+        beams = _prune(following, beam_width)
+    return [(list(beams[i].first), _log_add(beams[i].second.first, beams[i].second.second))
+            for i in range(min(top_paths, <Py_ssize_t>beams.size()))]
+
+
+def beam_decode(const cython.floating[:, :, ::1] logits, const int[::1] logit_lengths,
+                Py_ssize_t beam_width, Py_ssize_t top_paths, int blank):
+    """Prefix beam search over the batch: for each sample, its ``top_paths`` best label
+    sequences as [(labels list, ln p(labels))], best first."""
+    cdef Py_ssize_t batch = logits.shape[0]
+    cdef Py_ssize_t n_classes = logits.shape[2]
+    cdef Py_ssize_t b
+    if n_classes < 1 or blank < 0 or blank >= n_classes:
+        raise ValueError(f"_ctc: blank = {blank} is outside [0, {n_classes})")
+    if beam_width < 1 or not 1 <= top_paths <= beam_width:
+        raise ValueError(f"_ctc: need 1 <= top_paths <= beam_width, got {top_paths}, "
+                         f"{beam_width}")
+    _check_lengths("logit_lengths", logit_lengths, batch, logits.shape[1], "logits.shape[1]")
+    return [_beam_one_sample(logits[b], logit_lengths[b], beam_width, top_paths, blank)
+            for b in range(batch)]

@@ -26,3 +26,7 @@ __all__ += [
     "global_avg_pool2d", "global_avg_pool2d_backward",
     "global_max_pool2d", "global_max_pool2d_backward",
 ]
+
+from .ctc import ctc_decode, ctc_loss, ctc_loss_and_gradient  # noqa: E402
+
+__all__ += ["ctc_loss", "ctc_loss_and_gradient", "ctc_decode"]
