@@ -278,8 +278,9 @@ def prefix_beam_search(logits, beam_width=100, top_paths=1, blank=0):
     large vocabulary continuous speech recognition using bi-directional recurrent DNNs", 2014;
     Graves, "Supervised Sequence Labelling with Recurrent Neural Networks", 2012, ch. 7).
 
-    Keeps the ``beam_width`` most probable label prefixes; each carries two probabilities, of its alignments so far that end in a blank (p_blank) and that
-    end in its last label (p_label), because the two extend differently: a repeated label
+    Keeps the ``beam_width`` most probable label prefixes.  Each prefix carries two
+    probabilities: of its alignments so far that end in a blank (p_blank) and of those that
+    end in its last label (p_label), because the two extend differently: the same label again
     after a blank starts a new label, without the blank it merges with the last one.
     Returns the ``top_paths`` best as [(labels, ln p(labels))], best first; ties are broken by
     the prefixes' order (as tuples), so the result is deterministic."""
@@ -296,9 +297,9 @@ def prefix_beam_search(logits, beam_width=100, top_paths=1, blank=0):
                 elif prefix and k == prefix[-1]:
                     # the same label again: merged with the last one, unless a blank came between
                     _accumulate(following, prefix, log_label=log_label + p)
-                    _accumulate(following, prefix + (k,), log_label=log_blank + p)
+                    _accumulate(following, (*prefix, k), log_label=log_blank + p)
                 else:
-                    _accumulate(following, prefix + (k,), log_label=log_total + p)
+                    _accumulate(following, (*prefix, k), log_label=log_total + p)
         ranked = sorted(following.items(),
                         key=lambda item: (-np.logaddexp(*item[1]), item[0]))
         beams = dict(ranked[:beam_width])
