@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chalknet
-from chalknet import _ctc, ops, reference
+from chalknet import _ctc, losses, ops, reference
 from op_compare import assert_within, central_difference
 
 EPS64 = np.finfo(np.float64).eps
@@ -422,3 +422,50 @@ def test_the_compiled_module_checks_every_index_itself():
     with pytest.raises(ValueError, match="logit_lengths"):
         _ctc.greedy_decode(np.empty((1, 4), np.int32), np.empty(1, np.int32), np.empty(1),
                            logits, np.array([5], dtype=np.int32), 0, 1)
+
+
+# ----- the Keras-style loss class ---------------------------------------------------------------
+
+def test_ctc_loss_class_keras_convention():
+    """Keras 3's convention: 0 is the blank and the padding, labels = the non-zero entries,
+    every time step used; the value is the batch mean.  The hand case of
+    test_hand_computed_loss (-ln 0.64) sits in a batch with a second sample."""
+    loss = losses.get("ctc")
+    assert isinstance(loss, losses.CTC) and isinstance(losses.get("CTC"), losses.CTC)
+    first = np.log(np.array([[0.6, 0.4, 1e-300], [0.6, 0.4, 1e-300]]))
+    second = np.random.default_rng(4).standard_normal((2, 3))
+    y_pred = np.stack([first, second])
+    y_true = np.array([[1, 0, 0], [2, 1, 0]])
+    want_second = ops.ctc_loss([[2, 1]], second[None], [2], [2])[0]
+    np.testing.assert_allclose(loss(y_true, y_pred), (-np.log(0.64) + want_second) / 2,
+                               rtol=16 * EPS64)
+    _, d_logits = ops.ctc_loss_and_gradient(np.array([[1, 0], [2, 1]]), y_pred, [1, 2], [2, 2])
+    np.testing.assert_array_equal(loss.gradient(y_true, y_pred), d_logits / 2)
+    assert loss.gradient(y_true, y_pred.astype(np.float32)).dtype == np.float32
+
+
+def test_ctc_loss_class_gradient_by_finite_differences():
+    rng = np.random.default_rng(8)
+    y_pred = rng.standard_normal((3, 7, 5))
+    y_true = np.array([[1, 1, 4, 0], [2, 0, 0, 0], [3, 4, 1, 2]])
+    loss = losses.CTC()
+    step = 1e-4
+    numeric = central_difference(lambda: loss(y_true, y_pred), y_pred, step)
+    bound = 2 * step**2 / 3 + 64 * EPS64 * loss(y_true, y_pred) / step
+    assert_within("CTC.gradient vs finite differences", loss.gradient(y_true, y_pred), numeric,
+                  bound, np.float64)
+
+
+@pytest.mark.parametrize("y_true, y_pred, error, message", [
+    (np.array([[1, 0, 2]]), np.zeros((1, 5, 3)), ValueError, r"CTC: y_true\[0\] = \[1, 0, 2\] "
+                                                             r"has padding \(0\) before a label"),
+    (np.array([[1, 3]]), np.zeros((1, 5, 3)), ValueError, r"CTC: labels must be in \[1, 3\)"),
+    (np.array([[1, 2]]), np.zeros((5, 3)), ValueError, r"CTC: y_pred must be logits of shape "
+                                                       r"\(batch, time, classes\), got shape"),
+    (np.array([1, 2]), np.zeros((1, 5, 3)), ValueError, r"CTC: y_true must be labels of shape "
+                                                        r"\(batch, max_label_length\)"),
+    (np.array([[1.5, 2]]), np.zeros((1, 5, 3)), TypeError, "CTC: y_true must hold integer"),
+])
+def test_ctc_loss_class_errors(y_true, y_pred, error, message):
+    with pytest.raises(error, match=message):
+        losses.CTC()(y_true, y_pred)
