@@ -85,20 +85,41 @@ cdef inline double _log_add3(double a, double b, double c) noexcept nogil:
     return big + log(total)
 
 
-cdef inline void _log_softmax_row(const cython.floating* row, double* out,
-                                  Py_ssize_t n_classes) noexcept nogil:
-    """out = u - ln sum_k e^{u_k}, shifted by max(u) first."""
+cdef inline void _log_softmax_row(const cython.floating* row, double* log_out,
+                                  double* prob_out, Py_ssize_t n_classes) noexcept nogil:
+    """log_out = ln softmax(u) = u - ln sum_k e^{u_k} (shifted by max(u) first, so no exp
+    overflows); prob_out = softmax(u), when not NULL."""
     cdef Py_ssize_t k
     cdef double top = row[0]
     cdef double total = 0.0
+    cdef double log_total
     for k in range(1, n_classes):
         if row[k] > top:
             top = row[k]
     for k in range(n_classes):
-        total += exp(row[k] - top)
-    total = top + log(total)
+        log_out[k] = exp(row[k] - top)
+        total += log_out[k]
+    if prob_out != NULL:
+        for k in range(n_classes):
+            prob_out[k] = log_out[k] / total
+    log_total = top + log(total)
     for k in range(n_classes):
-        out[k] = row[k] - total
+        log_out[k] = row[k] - log_total
+
+
+cdef inline Py_ssize_t _first_state(Py_ssize_t t, Py_ssize_t time,
+                                    Py_ssize_t n_states) noexcept nogil:
+    """Lowest state on a complete path at time t: the path still has to reach state S-2 or S-1
+    by step T-1, at most two states per step, so s >= S - 2 (T - t)."""
+    cdef Py_ssize_t first = n_states - 2 * (time - t)
+    return first if first > 0 else 0
+
+
+cdef inline Py_ssize_t _last_state(Py_ssize_t t, Py_ssize_t n_states) noexcept nogil:
+    """Highest state on a path at time t: it started at state 0 or 1, at most two states per
+    step, so s <= 2t + 1.  Outside [_first_state, _last_state] alpha_t(s) beta_t(s) = 0, and the
+    recursions below neither compute nor read those states."""
+    return 2 * t + 1 if 2 * t + 1 < n_states else n_states - 1
 
 
 cdef inline bint _can_skip(const int* ext, Py_ssize_t s, int blank) noexcept nogil:
@@ -121,7 +142,7 @@ cdef void _forward(double* alpha, const double* log_probs, const int* ext,
                    Py_ssize_t time, Py_ssize_t n_classes, Py_ssize_t n_states,
                    int blank) noexcept nogil:
     """ln alpha_t(s) for all t, s (eqs. 5-7), alpha stored (time, n_states)."""
-    cdef Py_ssize_t t, s
+    cdef Py_ssize_t t, s, first, last
     cdef const double* prev
     cdef double* cur
     cdef double stay, step, skip
@@ -133,7 +154,11 @@ cdef void _forward(double* alpha, const double* log_probs, const int* ext,
     for t in range(1, time):
         prev = alpha + (t - 1) * n_states
         cur = alpha + t * n_states
+        first, last = _first_state(t, time, n_states), _last_state(t, n_states)
         for s in range(n_states):
+            if s < first or s > last:
+                cur[s] = -INFINITY
+                continue
             stay = prev[s]
             step = prev[s - 1] if s >= 1 else -INFINITY
             skip = prev[s - 2] if _can_skip(ext, s, blank) else -INFINITY
@@ -142,14 +167,15 @@ cdef void _forward(double* alpha, const double* log_probs, const int* ext,
 
 cdef void _backward_and_gradient(cython.floating* d_logits, double* beta_next, double* beta_cur,
                                  double* occupancy, const double* alpha,
-                                 const double* log_probs, const int* ext, double log_likelihood,
+                                 const double* log_probs, const double* probs, const int* ext,
+                                 double log_likelihood,
                                  Py_ssize_t time, Py_ssize_t n_classes, Py_ssize_t n_states,
                                  int blank) noexcept nogil:
     """ln beta_t(s) from t = T-1 down to 0 (eqs. 9-11; beta includes y_t as in the paper), and
     for each t the gradient row of eq. (16):  d_logits[t, k] = y_k^t - occupancy_t(k), where
     occupancy_t(k) = sum_{s : l'_s = k} alpha_t(s) beta_t(s) / (y_k^t p(l|x)) is the posterior
     probability of being on class k at time t (a number in [0, 1], summed in linear space)."""
-    cdef Py_ssize_t t, s, k
+    cdef Py_ssize_t t, s, k, first, last
     cdef double stay, step, skip
     cdef double* swap
     cdef const double* row
@@ -157,8 +183,11 @@ cdef void _backward_and_gradient(cython.floating* d_logits, double* beta_next, d
     for t in range(time - 1, -1, -1):
         row = log_probs + t * n_classes
         alpha_row = alpha + t * n_states
+        first, last = _first_state(t, time, n_states), _last_state(t, n_states)
         for s in range(n_states):
-            if t == time - 1:                       # end on the last label or the final blank
+            if s < first or s > last:
+                beta_cur[s] = -INFINITY
+            elif t == time - 1:                       # end on the last label or the final blank
                 beta_cur[s] = row[ext[s]] if s >= n_states - 2 else -INFINITY
             else:
                 stay = beta_next[s]
@@ -168,10 +197,11 @@ cdef void _backward_and_gradient(cython.floating* d_logits, double* beta_next, d
                 beta_cur[s] = _log_add3(stay, step, skip) + row[ext[s]]
         for k in range(n_classes):
             occupancy[k] = 0.0
-        for s in range(n_states):
+        for s in range(first, last + 1):
             occupancy[ext[s]] += exp(alpha_row[s] + beta_cur[s] - row[ext[s]] - log_likelihood)
         for k in range(n_classes):
-            d_logits[t * n_classes + k] = <cython.floating>(exp(row[k]) - occupancy[k])
+            d_logits[t * n_classes + k] = <cython.floating>(probs[t * n_classes + k]
+                                                             - occupancy[k])
         swap = beta_next
         beta_next = beta_cur
         beta_cur = swap
@@ -187,6 +217,7 @@ cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
     cdef Py_ssize_t t, s, k
     cdef double* work
     cdef double* log_probs
+    cdef double* probs
     cdef double* alpha
     cdef int* ext
     cdef double log_likelihood
@@ -198,17 +229,19 @@ cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
     if time == 0:                                   # only the empty label fits no time at all
         loss[0] = 0
         return 0
-    work = <double*>malloc((time * n_classes + time * n_states + 2 * n_states + n_classes)
+    work = <double*>malloc((2 * time * n_classes + time * n_states + 2 * n_states + n_classes)
                            * sizeof(double) + n_states * sizeof(int))
     if work == NULL:
         return 1
     log_probs = work
-    alpha = log_probs + time * n_classes
+    probs = log_probs + time * n_classes
+    alpha = probs + time * n_classes
     ext = <int*>(alpha + time * n_states + 2 * n_states + n_classes)
     for s in range(n_states):                       # l' = blank, l_1, blank, ..., l_L, blank
         ext[s] = label[(s - 1) // 2] if s % 2 == 1 else blank
     for t in range(time):
-        _log_softmax_row(logits + t * n_classes, log_probs + t * n_classes, n_classes)
+        _log_softmax_row(logits + t * n_classes, log_probs + t * n_classes,
+                         probs + t * n_classes, n_classes)
     _forward(alpha, log_probs, ext, time, n_classes, n_states, blank)
     # eq. (8): p(l|x) = alpha_T(S) + alpha_T(S-1), paths end on the final blank or last label
     log_likelihood = alpha[(time - 1) * n_states + n_states - 1]
@@ -221,8 +254,8 @@ cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
     _backward_and_gradient(d_logits, alpha + time * n_states,
                            alpha + time * n_states + n_states,
                            alpha + time * n_states + 2 * n_states,
-                           alpha, log_probs, ext, log_likelihood, time, n_classes, n_states,
-                           blank)
+                           alpha, log_probs, probs, ext, log_likelihood, time, n_classes,
+                           n_states, blank)
     free(work)
     return 0
 
@@ -389,7 +422,7 @@ cdef list _beam_one_sample(const cython.floating[:, ::1] logits, Py_ssize_t time
     cdef double log_blank, log_label, log_total, p
     beams.push_back(pair[Prefix, Halves](Prefix(), Halves(0.0, -INFINITY)))
     for t in range(time):
-        _log_softmax_row(&logits[t, 0], log_y.data(), n_classes)
+        _log_softmax_row(&logits[t, 0], log_y.data(), NULL, n_classes)
         following.clear()
         for i in range(<Py_ssize_t>beams.size()):
             prefix = beams[i].first
