@@ -295,6 +295,24 @@ def test_decoders_match_reference(case, beam_width, dtype):
                       loss_bound(logits, logits.shape[1], dtype), dtype)
 
 
+def test_beam_ties_are_broken_by_prefix_order():
+    """Uniform logits make many prefixes exactly equally probable; both implementations keep
+    the lexicographically first ones, so they agree exactly where a sort by score alone would
+    be arbitrary.  By hand for 1 step of 3 classes (blank 0): "", "1", "2" each 1/3."""
+    for lib in (ops, reference):
+        decoded, log_probs = lib.ctc_decode(np.zeros((1, 1, 3)), [1], greedy=False,
+                                            beam_width=2, top_paths=2)
+        assert decoded[0].shape == (1, 0)
+        np.testing.assert_array_equal(decoded[1], [[1]])
+        np.testing.assert_allclose(log_probs, np.log([[1 / 3, 1 / 3]]), rtol=16 * EPS64)
+    logits = np.zeros((3, 5, 4))
+    got = ops.ctc_decode(logits, [5, 4, 2], greedy=False, beam_width=3, top_paths=3)
+    want = reference.ctc_decode(logits, [5, 4, 2], greedy=False, beam_width=3, top_paths=3)
+    for rank in range(3):
+        np.testing.assert_array_equal(got[0][rank], want[0][rank], err_msg=f"path {rank}")
+    np.testing.assert_array_equal(got[1], want[1])
+
+
 @settings(max_examples=30, deadline=None)
 @given(time=st.integers(1, 4), classes=st.integers(2, 3), seed=st.integers(0, 2**16))
 def test_unpruned_beam_gives_the_ctc_probability(time, classes, seed):

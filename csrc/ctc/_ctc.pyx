@@ -28,9 +28,9 @@ work space per sample.  Every index is checked by ``_check_arguments`` while the
 before the parallel section: no input can make the kernels read or write out of bounds.
 
 Decoding.  ``greedy_decode`` (best path) runs over the batch like the loss; ``beam_decode``
-(prefix beam search, Hannun et al. 2014) keeps its prefixes in C++ containers (an ordered map
-from label prefix to its two log-probabilities) and runs one sample at a time with the GIL
-held, so that running out of memory raises MemoryError instead of ending the process.
+(prefix beam search, Hannun et al. 2014) keeps its prefixes in a trie of C++ containers and
+runs one sample at a time with the GIL held, so that running out of memory raises MemoryError
+instead of ending the process.
 
 Impossible alignments.  When a label needs more time steps than the sample has (its length
 plus one separating blank per pair of equal neighbours), p(l|x) = 0: the loss is +inf and the
@@ -43,13 +43,13 @@ from libc.stdlib cimport free, malloc
 
 cimport cython
 from cython.operator cimport dereference as deref
+from libcpp.algorithm cimport reverse
 from libcpp.algorithm cimport sort as cpp_sort
-from libcpp.map cimport map as cpp_map
 from libcpp.pair cimport pair
+from libcpp.unordered_map cimport unordered_map
 from libcpp.vector cimport vector
 
-ctypedef vector[int] Prefix                         # a label prefix
-ctypedef pair[double, double] Halves                # (ln p_blank, ln p_label) of a prefix
+ctypedef vector[int] Prefix                         # a label sequence
 
 
 cdef inline double _log_add(double a, double b) noexcept nogil:
@@ -378,35 +378,123 @@ cdef void _greedy_one_sample(int* decoded, int* decoded_length, cython.floating*
     log_probability[0] = <cython.floating>path
 
 
-cdef void _accumulate(cpp_map[Prefix, Halves]& beams, const Prefix& prefix, double log_blank,
+# ----- prefix beam search --------------------------------------------------------------------
+# Prefixes live in a trie: node 0 is the empty prefix, every other node one label appended to
+# its parent, so a prefix is an int and "prefix + k" is a lookup.  A candidate of the next step
+# is either a node already in the trie or, when the prefix is new, its (parent, label) pair; only
+# the candidates that survive pruning become nodes, so the trie grows by at most beam_width
+# nodes per step.
+
+
+cdef struct Candidate:
+    int node                                        # its trie node, or -1 while new
+    int parent                                      # for a new prefix: its parent node ...
+    int label                                       # ... and the label appended to it
+    double log_blank                                # ln p of its alignments ending in a blank
+    double log_label                                # ln p of those ending in its last label
+
+
+cdef class _Trie:
+    cdef vector[int] parent
+    cdef vector[int] label
+    cdef unordered_map[long long, int] children     # parent * classes + label -> node
+    cdef long long n_classes
+
+    def __cinit__(self, long long n_classes):
+        self.n_classes = n_classes
+        self.parent.push_back(-1)                   # node 0: the empty prefix
+        self.label.push_back(-1)
+
+    cdef int child(self, int node, int k) except -2:
+        """The node of prefix(node) + k, or -1 when it is not in the trie yet."""
+        it = self.children.find(node * self.n_classes + k)
+        return -1 if it == self.children.end() else deref(it).second
+
+    cdef int add(self, int node, int k) except -1:
+        self.parent.push_back(node)
+        self.label.push_back(k)
+        self.children[node * self.n_classes + k] = <int>(self.parent.size() - 1)
+        return <int>(self.parent.size() - 1)
+
+    cdef Prefix prefix(self, int node) except *:
+        """The labels of a node, first to last."""
+        cdef Prefix labels
+        while node > 0:
+            labels.push_back(self.label[node])
+            node = self.parent[node]
+        reverse(labels.begin(), labels.end())
+        return labels
+
+    cdef Prefix candidate_prefix(self, const Candidate& candidate) except *:
+        cdef Prefix labels
+        if candidate.node >= 0:
+            return self.prefix(candidate.node)
+        labels = self.prefix(candidate.parent)
+        labels.push_back(candidate.label)
+        return labels
+
+
+cdef void _accumulate(vector[Candidate]& candidates, unordered_map[long long, int]& index,
+                      _Trie trie, int node, int parent, int label, double log_blank,
                       double log_label) except *:
-    """Add probability (in logs) to a prefix's two halves, creating the prefix if new."""
-    it = beams.find(prefix)
-    if it == beams.end():
-        beams[prefix] = Halves(log_blank, log_label)
+    """Add probability (in logs) to a candidate's two halves, creating the candidate if new.
+    A new prefix is keyed by -(parent * classes + label) - 1, an existing one by its node."""
+    cdef long long key = node if node >= 0 else -(parent * trie.n_classes + label) - 1
+    cdef Candidate fresh
+    it = index.find(key)
+    if it == index.end():
+        fresh.node, fresh.parent, fresh.label = node, parent, label
+        fresh.log_blank, fresh.log_label = log_blank, log_label
+        index[key] = <int>candidates.size()
+        candidates.push_back(fresh)
     else:
-        deref(it).second.first = _log_add(deref(it).second.first, log_blank)
-        deref(it).second.second = _log_add(deref(it).second.second, log_label)
+        candidates[deref(it).second].log_blank = _log_add(
+            candidates[deref(it).second].log_blank, log_blank)
+        candidates[deref(it).second].log_label = _log_add(
+            candidates[deref(it).second].log_label, log_label)
 
 
-cdef vector[pair[Prefix, Halves]] _prune(cpp_map[Prefix, Halves]& candidates,
-                                          Py_ssize_t beam_width) except *:
-    """The ``beam_width`` most probable prefixes, best first; ties go to the prefix that comes
-    first in lexicographic order (the map's order), as in the reference.  A NaN score ranks
-    last, so the sort always sees a strict weak order."""
+cdef void _break_ties(vector[pair[double, Py_ssize_t]]& order, vector[Candidate]& candidates,
+                      _Trie trie, Py_ssize_t keep) except *:
+    """Within each run of exactly equal scores that reaches the kept part, order the candidates
+    by their prefixes (lexicographic), as the reference's sort key does."""
+    cdef Py_ssize_t start = 0, end, i
+    cdef vector[pair[Prefix, Py_ssize_t]] run
+    while start < keep and start < <Py_ssize_t>order.size():
+        end = start + 1
+        while end < <Py_ssize_t>order.size() and order[end].first == order[start].first:
+            end += 1
+        if end - start > 1:
+            run.clear()
+            for i in range(start, end):
+                run.push_back(pair[Prefix, Py_ssize_t](
+                    trie.candidate_prefix(candidates[order[i].second]), order[i].second))
+            cpp_sort(run.begin(), run.end())
+            for i in range(start, end):
+                order[i].second = run[i - start].second
+        start = end
+
+
+cdef vector[Candidate] _prune(vector[Candidate]& candidates, _Trie trie,
+                              Py_ssize_t beam_width) except *:
+    """The ``beam_width`` most probable candidates, best first (ties by prefix), each given its
+    trie node.  A NaN score ranks last, so the sort always sees a strict weak order."""
     cdef vector[pair[double, Py_ssize_t]] order
-    cdef vector[pair[Prefix, Halves]] entries
-    cdef vector[pair[Prefix, Halves]] kept
+    cdef vector[Candidate] kept
+    cdef Candidate candidate
     cdef double score
-    cdef Py_ssize_t i
-    for item in candidates:
-        score = _log_add(item.second.first, item.second.second)
-        order.push_back(pair[double, Py_ssize_t](-score if score == score else INFINITY,
-                                                 entries.size()))
-        entries.push_back(item)
+    cdef Py_ssize_t i, keep
+    for i in range(<Py_ssize_t>candidates.size()):
+        score = _log_add(candidates[i].log_blank, candidates[i].log_label)
+        order.push_back(pair[double, Py_ssize_t](-score if score == score else INFINITY, i))
     cpp_sort(order.begin(), order.end())
-    for i in range(min(beam_width, <Py_ssize_t>order.size())):
-        kept.push_back(entries[order[i].second])
+    keep = min(beam_width, <Py_ssize_t>order.size())
+    _break_ties(order, candidates, trie, keep)
+    for i in range(keep):
+        candidate = candidates[order[i].second]
+        if candidate.node < 0:
+            candidate.node = trie.add(candidate.parent, candidate.label)
+        kept.push_back(candidate)
     return kept
 
 
@@ -414,36 +502,41 @@ cdef list _beam_one_sample(const cython.floating[:, ::1] logits, Py_ssize_t time
                            Py_ssize_t beam_width, Py_ssize_t top_paths, int blank):
     """Prefix beam search of one sample; [(labels list, ln p(labels))], best first."""
     cdef Py_ssize_t n_classes = logits.shape[1]
-    cdef Py_ssize_t t, k, i
+    cdef Py_ssize_t t, i
+    cdef int k, node, last
+    cdef _Trie trie = _Trie(n_classes)
     cdef vector[double] log_y = vector[double](n_classes)
-    cdef vector[pair[Prefix, Halves]] beams
-    cdef cpp_map[Prefix, Halves] following
-    cdef Prefix prefix, extended
+    cdef vector[Candidate] beams
+    cdef vector[Candidate] candidates
+    cdef unordered_map[long long, int] index
+    cdef Candidate root
     cdef double log_blank, log_label, log_total, p
-    beams.push_back(pair[Prefix, Halves](Prefix(), Halves(0.0, -INFINITY)))
+    root.node, root.parent, root.label, root.log_blank, root.log_label = 0, -1, -1, 0.0, -INFINITY
+    beams.push_back(root)
     for t in range(time):
         _log_softmax_row(&logits[t, 0], log_y.data(), NULL, n_classes)
-        following.clear()
+        candidates.clear()
+        index.clear()
         for i in range(<Py_ssize_t>beams.size()):
-            prefix = beams[i].first
-            log_blank = beams[i].second.first
-            log_label = beams[i].second.second
+            node = beams[i].node
+            log_blank, log_label = beams[i].log_blank, beams[i].log_label
             log_total = _log_add(log_blank, log_label)
-            for k in range(n_classes):
+            last = trie.label[node]
+            for k in range(<int>n_classes):
                 p = log_y[k]
                 if k == blank:                      # a blank: the prefix does not change
-                    _accumulate(following, prefix, log_total + p, -INFINITY)
-                    continue
-                extended = prefix
-                extended.push_back(<int>k)
-                if prefix.size() > 0 and k == prefix.back():
+                    _accumulate(candidates, index, trie, node, -1, -1, log_total + p,
+                                -INFINITY)
+                elif k == last:
                     # the same label again: merged with the last, unless a blank came between
-                    _accumulate(following, prefix, -INFINITY, log_label + p)
-                    _accumulate(following, extended, -INFINITY, log_blank + p)
+                    _accumulate(candidates, index, trie, node, -1, -1, -INFINITY, log_label + p)
+                    _accumulate(candidates, index, trie, trie.child(node, k), node, k,
+                                -INFINITY, log_blank + p)
                 else:
-                    _accumulate(following, extended, -INFINITY, log_total + p)
-        beams = _prune(following, beam_width)
-    return [(list(beams[i].first), _log_add(beams[i].second.first, beams[i].second.second))
+                    _accumulate(candidates, index, trie, trie.child(node, k), node, k,
+                                -INFINITY, log_total + p)
+        beams = _prune(candidates, trie, beam_width)
+    return [(list(trie.prefix(beams[i].node)), _log_add(beams[i].log_blank, beams[i].log_label))
             for i in range(min(top_paths, <Py_ssize_t>beams.size()))]
 
 
