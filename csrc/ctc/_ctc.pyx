@@ -8,12 +8,12 @@ alignment (a path of one class per time step that becomes l after merging repeat
 blanks), the product of the softmax probabilities y_k^t = softmax(u^t)_k along the path
 (Graves, Fernandez, Gomez and Schmidhuber, "Connectionist Temporal Classification: Labelling
 Unsegmented Sequence Data with Recurrent Neural Networks", ICML 2006).  The gradient returned is
-the one with respect to the logits u, eq. (16) of the paper:
+the one with respect to the logits u (section 4.2 of the paper):
 
     dL/du_k^t = y_k^t - 1 / (y_k^t p(l|x)) * sum_{s : l'_s = k} alpha_t(s) beta_t(s)
 
-How.  The sum over alignments is the forward-backward recursion of the paper (eqs. 6-7 for
-alpha, 10-11 for beta) over the extended label l' = (blank, l_1, blank, l_2, ..., l_L, blank) of
+How.  The sum over alignments is the forward-backward recursion of the paper (section 4.1)
+over the extended label l' = (blank, l_1, blank, l_2, ..., l_L, blank) of
 length S = 2L + 1, carried out in log space so that no product of probabilities underflows:
 a "+" of the paper is a log-sum-exp here, a "*" is a "+".  The work per sample is O(T * S):
 alpha is kept whole (T x S), beta only two rows at a time (t + 1 and t), and each gradient row
@@ -123,7 +123,8 @@ cdef inline Py_ssize_t _last_state(Py_ssize_t t, Py_ssize_t n_states) noexcept n
 
 
 cdef inline bint _can_skip(const int* ext, Py_ssize_t s, int blank) noexcept nogil:
-    """Whether a path may jump from l'_{s-2} straight to l'_s (eq. 6's second case): only onto a
+    """Whether a path may jump from l'_{s-2} straight to l'_s (the third term of the
+    alpha recursion): only onto a
     label that differs from the previous label; never onto a blank."""
     return s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]
 
@@ -141,7 +142,7 @@ cdef Py_ssize_t _needed_steps(const int* label, Py_ssize_t label_length) noexcep
 cdef void _forward(double* alpha, const double* log_probs, const int* ext,
                    Py_ssize_t time, Py_ssize_t n_classes, Py_ssize_t n_states,
                    int blank) noexcept nogil:
-    """ln alpha_t(s) for all t, s (eqs. 5-7), alpha stored (time, n_states)."""
+    """ln alpha_t(s) for all t, s (the forward recursion), alpha stored (time, n_states)."""
     cdef Py_ssize_t t, s, first, last
     cdef const double* prev
     cdef double* cur
@@ -171,8 +172,8 @@ cdef void _backward_and_gradient(cython.floating* d_logits, double* beta_next, d
                                  double log_likelihood,
                                  Py_ssize_t time, Py_ssize_t n_classes, Py_ssize_t n_states,
                                  int blank) noexcept nogil:
-    """ln beta_t(s) from t = T-1 down to 0 (eqs. 9-11; beta includes y_t as in the paper), and
-    for each t the gradient row of eq. (16):  d_logits[t, k] = y_k^t - occupancy_t(k), where
+    """ln beta_t(s) from t = T-1 down to 0 (beta includes y_t as in the paper), and
+    for each t the gradient row:  d_logits[t, k] = y_k^t - occupancy_t(k), where
     occupancy_t(k) = sum_{s : l'_s = k} alpha_t(s) beta_t(s) / (y_k^t p(l|x)) is the posterior
     probability of being on class k at time t (a number in [0, 1], summed in linear space)."""
     cdef Py_ssize_t t, s, k, first, last
@@ -243,7 +244,7 @@ cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
         _log_softmax_row(logits + t * n_classes, log_probs + t * n_classes,
                          probs + t * n_classes, n_classes)
     _forward(alpha, log_probs, ext, time, n_classes, n_states, blank)
-    # eq. (8): p(l|x) = alpha_T(S) + alpha_T(S-1), paths end on the final blank or last label
+    # p(l|x) = alpha_{T-1}(S-1) + alpha_{T-1}(S-2): paths end on the final blank or last label
     log_likelihood = alpha[(time - 1) * n_states + n_states - 1]
     if n_states > 1:
         log_likelihood = _log_add(log_likelihood, alpha[(time - 1) * n_states + n_states - 2])
@@ -369,7 +370,7 @@ cdef void _greedy_one_sample(int* decoded, int* decoded_length, cython.floating*
         total = 0.0
         for k in range(n_classes):
             total += exp(row[k] - top)
-        path -= log(total)                          # ln y_best = u_best - ln sum e^u = -ln sum e^(u - u_best)
+        path -= log(total)                          # ln y_best = -ln sum_k e^(u_k - u_best)
         if best != blank and best != previous:
             decoded[count] = best
             count += 1

@@ -29,4 +29,4 @@ __all__ += [
 
 from .ctc import ctc_decode, ctc_loss, ctc_loss_and_gradient  # noqa: E402
 
-__all__ += ["ctc_loss", "ctc_loss_and_gradient", "ctc_decode"]
+__all__ += ["ctc_decode", "ctc_loss", "ctc_loss_and_gradient"]

@@ -26,10 +26,10 @@ l'_s (a skip between equal labels would merge them).
                 and finish the label (the paper's definition: y^t_{l'_s} is in both)
 
 The numbers shrink like y^T, so everything below works with logarithms: a "*" of the paper
-is a "+" here, and a "+" of the paper is ``np.logaddexp``.  Equations are numbered as in the
-paper (section 4.1).
+is a "+" here, and a "+" of the paper is ``np.logaddexp``.  The recursions are those of the
+paper's section 4.1, with time and states counted from 0 as in Python.
 
-The gradient with respect to the logits (eq. 16) is
+The gradient with respect to the logits (the paper's section 4.2) is
 
     dL/du^t_k = y^t_k - 1 / (y^t_k p(l|x)) * sum_{s : l'_s = k} alpha_t(s) beta_t(s)
 
@@ -152,9 +152,9 @@ def can_skip(ext, s, blank):
 
 
 def forward_variables(log_y, ext, blank):
-    """ln alpha (T, S), eqs. (5)-(7).
+    """ln alpha (T, S), the forward variables.
 
-    alpha_0(0) = y^0_blank,  alpha_0(1) = y^0_{l_1},  alpha_0(s) = 0 for s > 1       (5)
+    alpha_0(0) = y^0_blank,  alpha_0(1) = y^0_{l_1},  alpha_0(s) = 0 for s > 1
     alpha_t(s) = (alpha_{t-1}(s) + alpha_{t-1}(s-1) [+ alpha_{t-1}(s-2) if can_skip]) * y^t_{l'_s}
     """
     time, n_states = log_y.shape[0], len(ext)
@@ -174,9 +174,9 @@ def forward_variables(log_y, ext, blank):
 
 
 def backward_variables(log_y, ext, blank):
-    """ln beta (T, S), eqs. (9)-(11), the mirror image of alpha.
+    """ln beta (T, S), the backward variables: the mirror image of alpha.
 
-    beta_{T-1}(S-1) = y^{T-1}_blank,  beta_{T-1}(S-2) = y^{T-1}_{l_L},  0 elsewhere      (9)
+    beta_{T-1}(S-1) = y^{T-1}_blank,  beta_{T-1}(S-2) = y^{T-1}_{l_L},  0 elsewhere
     beta_t(s) = (beta_{t+1}(s) + beta_{t+1}(s+1) [+ beta_{t+1}(s+2) if can_skip(s+2)]) * y^t_{l'_s}
     """
     time, n_states = log_y.shape[0], len(ext)
@@ -213,12 +213,12 @@ def ctc_sample_loss_and_gradient(logits, label, blank=0):
     ext = extended_label(label, blank)
     log_alpha = forward_variables(log_y, ext, blank)
     log_beta = backward_variables(log_y, ext, blank)
-    # eq. (8): paths end on the last label or on the final blank
+    # p(l|x) = alpha_{T-1}(S-1) + alpha_{T-1}(S-2): paths end on the final blank or last label
     log_p = log_alpha[-1, -1] if len(ext) == 1 else np.logaddexp(log_alpha[-1, -1],
                                                                  log_alpha[-1, -2])
     if log_p == -np.inf:
         return np.inf, d_logits
-    # eq. (16): posterior of being on class k at time t, summed over the states s with l'_s = k;
+    # the gradient: posterior of being on class k at time t, summed over the states s with l'_s = k;
     # alpha_t(s) beta_t(s) counts y^t_{l'_s} twice, hence the division by it (minus its log)
     posterior = np.zeros((time, n_classes))
     for s, k in enumerate(ext):
