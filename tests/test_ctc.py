@@ -211,6 +211,25 @@ def test_empty_label_and_no_time(lib):
     assert losses[1] == 0.0 and losses[2] == np.inf
 
 
+def test_non_finite_logits_propagate_without_crashing():
+    """NaN logits give a NaN loss and gradient for that sample only; a -inf logit is a class of
+    probability 0 (here the only label, so the loss is +inf with zero gradient); the decoders
+    still return their usual form."""
+    logits = np.zeros((3, 4, 3))
+    logits[0, 2, 1] = np.nan
+    logits[1, :, 2] = -np.inf
+    labels = np.array([[1, 2], [2, 2], [1, 2]])
+    for lib in (ops, reference):
+        with np.errstate(invalid="ignore"):          # NumPy warns about the NaN it carries
+            losses, d_logits = lib.ctc_loss_and_gradient(labels, logits, [2, 1, 2], [4, 4, 4])
+        assert np.isnan(losses[0]) and np.isnan(d_logits[0]).any()
+        assert losses[1] == np.inf and not d_logits[1].any()
+        assert np.isfinite(losses[2]) and np.isfinite(d_logits[2]).all()
+    for greedy in (True, False):
+        decoded, log_probs = ops.ctc_decode(logits, [4, 4, 4], greedy=greedy, beam_width=3)
+        assert decoded[0].shape[0] == 3 and log_probs.shape == (3, 1)
+
+
 def test_hand_computed_loss():
     """T = 2, classes (blank, a), y = (0.6, 0.4) at both steps: the label "a" has the paths
     aa, a-, -a with probability 0.16 + 0.24 + 0.24 = 0.64."""

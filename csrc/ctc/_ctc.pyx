@@ -123,9 +123,8 @@ cdef inline Py_ssize_t _last_state(Py_ssize_t t, Py_ssize_t n_states) noexcept n
 
 
 cdef inline bint _can_skip(const int* ext, Py_ssize_t s, int blank) noexcept nogil:
-    """Whether a path may jump from l'_{s-2} straight to l'_s (the third term of the
-    alpha recursion): only onto a
-    label that differs from the previous label; never onto a blank."""
+    """Whether a path may jump from l'_{s-2} straight to l'_s (the third term of the alpha
+    recursion): only onto a label that differs from the previous label, never onto a blank."""
     return s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]
 
 
@@ -249,7 +248,7 @@ cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
     if n_states > 1:
         log_likelihood = _log_add(log_likelihood, alpha[(time - 1) * n_states + n_states - 2])
     loss[0] = <cython.floating>(-log_likelihood)
-    if log_likelihood == -INFINITY:                 # underflow past double range: no gradient
+    if log_likelihood == -INFINITY:                 # only with -inf logits (y = 0 exactly)
         free(work)
         return 0
     _backward_and_gradient(d_logits, alpha + time * n_states,
