@@ -38,7 +38,7 @@ gradient is zero for that sample (ops.ctc_loss offers zero_infinity to report 0 
 """
 
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, M_LN2, exp, log, log1p
+from libc.math cimport INFINITY, exp, log, log1p
 from libc.stdlib cimport free, malloc
 
 cimport cython
@@ -51,12 +51,15 @@ from libcpp.vector cimport vector
 
 ctypedef vector[int] Prefix                         # a label sequence
 
+# ln 2 to the last digit NumPy's logaddexp uses (M_LN2 is not in MSVC's math.h by default).
+cdef double LN2 = 0.693147180559945309417232121458176568
+
 
 cdef inline double _log_add(double a, double b) noexcept nogil:
     """ln(e^a + e^b), exact when either is -inf (ln 0); NumPy's logaddexp, step for step, so
     the beam search ranks prefixes exactly as the reference does."""
     if a == b:
-        return a + M_LN2
+        return a + LN2
     if a > b:
         return a + log1p(exp(b - a))
     if a < b:
