@@ -402,11 +402,20 @@ cdef class _Trie:
     cdef vector[int] label
     cdef unordered_map[long long, int] children     # parent * classes + label -> node
     cdef long long n_classes
+    # The candidate a node is at the current step: candidate_of[node], valid when
+    # candidate_step[node] is the current step (so nothing is cleared between steps).
+    cdef vector[Py_ssize_t] candidate_step
+    cdef vector[int] candidate_of
 
     def __cinit__(self, long long n_classes):
         self.n_classes = n_classes
-        self.parent.push_back(-1)                   # node 0: the empty prefix
-        self.label.push_back(-1)
+        self._push(-1, -1)                          # node 0: the empty prefix
+
+    cdef void _push(self, int parent, int label) except *:
+        self.parent.push_back(parent)
+        self.label.push_back(label)
+        self.candidate_step.push_back(-1)
+        self.candidate_of.push_back(-1)
 
     cdef int child(self, int node, int k) except -2:
         """The node of prefix(node) + k, or -1 when it is not in the trie yet."""
@@ -414,8 +423,7 @@ cdef class _Trie:
         return -1 if it == self.children.end() else deref(it).second
 
     cdef int add(self, int node, int k) except -1:
-        self.parent.push_back(node)
-        self.label.push_back(k)
+        self._push(node, k)
         self.children[node * self.n_classes + k] = <int>(self.parent.size() - 1)
         return <int>(self.parent.size() - 1)
 
@@ -437,24 +445,25 @@ cdef class _Trie:
         return labels
 
 
-cdef void _accumulate(vector[Candidate]& candidates, unordered_map[long long, int]& index,
-                      _Trie trie, int node, int parent, int label, double log_blank,
-                      double log_label) except *:
+cdef void _accumulate(vector[Candidate]& candidates, _Trie trie, Py_ssize_t step, int node,
+                      int parent, int label, double log_blank, double log_label) except *:
     """Add probability (in logs) to a candidate's two halves, creating the candidate if new.
-    A new prefix is keyed by -(parent * classes + label) - 1, an existing one by its node."""
-    cdef long long key = node if node >= 0 else -(parent * trie.n_classes + label) - 1
+    A prefix already in the trie (node >= 0) can be reached twice in one step (staying, and
+    extended from its parent); a new one (node = -1) only once, from its parent's one beam
+    entry and one class, so it needs no look-up."""
     cdef Candidate fresh
-    it = index.find(key)
-    if it == index.end():
-        fresh.node, fresh.parent, fresh.label = node, parent, label
-        fresh.log_blank, fresh.log_label = log_blank, log_label
-        index[key] = <int>candidates.size()
-        candidates.push_back(fresh)
-    else:
-        candidates[deref(it).second].log_blank = _log_add(
-            candidates[deref(it).second].log_blank, log_blank)
-        candidates[deref(it).second].log_label = _log_add(
-            candidates[deref(it).second].log_label, log_label)
+    cdef int index
+    if node >= 0 and trie.candidate_step[node] == step:
+        index = trie.candidate_of[node]
+        candidates[index].log_blank = _log_add(candidates[index].log_blank, log_blank)
+        candidates[index].log_label = _log_add(candidates[index].log_label, log_label)
+        return
+    fresh.node, fresh.parent, fresh.label = node, parent, label
+    fresh.log_blank, fresh.log_label = log_blank, log_label
+    if node >= 0:
+        trie.candidate_step[node] = step
+        trie.candidate_of[node] = <int>candidates.size()
+    candidates.push_back(fresh)
 
 
 cdef void _break_ties(vector[pair[double, Py_ssize_t]]& order, vector[Candidate]& candidates,
@@ -511,7 +520,6 @@ cdef list _beam_one_sample(const cython.floating[:, ::1] logits, Py_ssize_t time
     cdef vector[double] log_y = vector[double](n_classes)
     cdef vector[Candidate] beams
     cdef vector[Candidate] candidates
-    cdef unordered_map[long long, int] index
     cdef Candidate root
     cdef double log_blank, log_label, log_total, p
     root.node, root.parent, root.label, root.log_blank, root.log_label = 0, -1, -1, 0.0, -INFINITY
@@ -519,7 +527,6 @@ cdef list _beam_one_sample(const cython.floating[:, ::1] logits, Py_ssize_t time
     for t in range(time):
         _log_softmax_row(&logits[t, 0], log_y.data(), NULL, n_classes)
         candidates.clear()
-        index.clear()
         for i in range(<Py_ssize_t>beams.size()):
             node = beams[i].node
             log_blank, log_label = beams[i].log_blank, beams[i].log_label
@@ -528,16 +535,15 @@ cdef list _beam_one_sample(const cython.floating[:, ::1] logits, Py_ssize_t time
             for k in range(<int>n_classes):
                 p = log_y[k]
                 if k == blank:                      # a blank: the prefix does not change
-                    _accumulate(candidates, index, trie, node, -1, -1, log_total + p,
-                                -INFINITY)
+                    _accumulate(candidates, trie, t, node, -1, -1, log_total + p, -INFINITY)
                 elif k == last:
                     # the same label again: merged with the last, unless a blank came between
-                    _accumulate(candidates, index, trie, node, -1, -1, -INFINITY, log_label + p)
-                    _accumulate(candidates, index, trie, trie.child(node, k), node, k,
-                                -INFINITY, log_blank + p)
+                    _accumulate(candidates, trie, t, node, -1, -1, -INFINITY, log_label + p)
+                    _accumulate(candidates, trie, t, trie.child(node, k), node, k, -INFINITY,
+                                log_blank + p)
                 else:
-                    _accumulate(candidates, index, trie, trie.child(node, k), node, k,
-                                -INFINITY, log_total + p)
+                    _accumulate(candidates, trie, t, trie.child(node, k), node, k, -INFINITY,
+                                log_total + p)
         beams = _prune(candidates, trie, beam_width)
     return [(list(trie.prefix(beams[i].node)), _log_add(beams[i].log_blank, beams[i].log_label))
             for i in range(min(top_paths, <Py_ssize_t>beams.size()))]
