@@ -33,6 +33,12 @@ def test_relu_gradient_check(kwargs):
     assert gradient_check(ReLU(**kwargs), x).passed
 
 
+def test_relu_derivative_at_the_kink_is_zero():
+    layer = ReLU(dtype="float64")
+    layer(np.array([[0.0, 1.0]]))
+    np.testing.assert_array_equal(layer.backward(np.array([[5.0, 5.0]])), [[0.0, 5.0]])
+
+
 def test_leaky_relu_default_slope_and_keras2_alias():
     np.testing.assert_allclose(LeakyReLU(dtype="float64")(X), [[-0.03, -0.005, 0.5, 2.0, 7.0]])
     assert LeakyReLU(alpha=0.3).negative_slope == 0.3

@@ -115,6 +115,7 @@ def test_input_layer():
         layer(np.ones((2, 4)))
     again = InputLayer.from_config(json.loads(json.dumps(layer.get_config())))
     assert again.input_shape == (3,)
+    assert gradient_check(InputLayer(shape=(3,)), np.random.default_rng(0).normal(size=(2, 3)))
 
 
 def test_shape_errors_name_the_layer():
@@ -138,6 +139,7 @@ def test_shape_errors_name_the_layer():
         Dense(2, input_shape=(4,))(np.ones((2, 3)))
     declared = Dense(2, input_shape=(3,))
     assert declared(np.ones((5, 3))).shape == (5, 2)
+    assert Dense(2, input_dim=3).input_shape == (3,)  # Keras 2's spelling
 
 
 def test_get_config_round_trip_through_json():
@@ -200,3 +202,12 @@ def test_masks_pass_through_elementwise_layers_only():
     assert Conv2D(2, 3).compute_mask(None, mask) is None
     assert Dense(2).compute_mask(None, None) is None
     assert not Dense(2).uses_mask
+
+
+def test_default_names_are_keras_snake_case_and_unique():
+    from chalknet.layers import MaxPooling2D, PReLU
+
+    names = [Dense(1).name, Dense(1).name, MaxPooling2D().name, PReLU().name]
+    assert len(set(names)) == 4
+    assert names[0].startswith("dense") and names[1].startswith("dense_")
+    assert names[2].startswith("max_pooling2d") and names[3].startswith("p_re_lu")

@@ -112,3 +112,17 @@ def test_dense_network_with_normalization_and_regularization_float32():
     assert dx.shape == x.shape and dx.dtype == np.float32
     assert all(g.dtype == np.float32 for g in model.get_gradients())
     assert model.layers[1].regularization_loss() > 0
+
+
+def test_first_layer_can_skip_the_input_gradient():
+    rng = np.random.default_rng(3)
+    for layer, x in ((Conv2D(2, 3, dtype="float64"), rng.normal(size=(2, 5, 5, 1))),
+                     (Dense(3, dtype="float64"), rng.normal(size=(2, 4)))):
+        y = layer.forward(x)
+        dy = rng.normal(size=y.shape)
+        assert layer.backward(dy) is not None
+        full = layer.get_gradients()
+        layer.needs_input_gradient = False
+        assert layer.backward(dy) is None
+        for with_dx, without in zip(full, layer.get_gradients(), strict=True):
+            np.testing.assert_array_equal(with_dx, without)

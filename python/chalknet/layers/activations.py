@@ -32,7 +32,9 @@ class ReLU(Layer):
         self.threshold = float(threshold)
 
     def _derivative(self, x):
-        slope = np.where(x >= self.threshold, 1.0, self.negative_slope)
+        # at x == threshold exactly (the kink) the lower piece's slope, so relu'(0) = 0 as in
+        # chalknet.activations.relu and TensorFlow
+        slope = np.where(x > self.threshold, 1.0, self.negative_slope)
         if self.max_value is not None:
             slope = np.where(x >= self.max_value, 0.0, slope)
         return slope.astype(self.dtype)
@@ -180,7 +182,8 @@ class Maxout(Layer):
 
     def forward(self, x, training=False):
         x = self._prepare_input(x, min_rank=1)
-        groups = x.reshape(*x.shape[:-1], self.num_units, -1)  # (..., units, k)
+        k = x.shape[-1] // self.num_units
+        groups = x.reshape(*x.shape[:-1], self.num_units, k)  # (..., units, k)
         self._winner = np.argmax(groups, axis=-1)[..., None]  # (..., units, 1)
         self._input_shape_seen = x.shape
         return np.take_along_axis(groups, self._winner, axis=-1)[..., 0]

@@ -18,6 +18,18 @@ comparison. For each tensor the report gives the relative error
 which is about 1e-9 or smaller for a correct float64 layer; above 1e-6 something is wrong.
 Functions with kinks (relu, max pooling) must be checked at inputs away from the kinks, where
 a step of h cannot cross one.
+
+Example::
+
+    import numpy as np
+    from chalknet.layers import Dense
+    from chalknet.utils import gradient_check
+
+    report = gradient_check(Dense(3, activation="tanh"), np.random.randn(4, 5), verbose=True)
+    # gradient check (passed, tolerance 1e-06):
+    #   bias        relative error 2.1e-11
+    #   ...
+    assert report.passed
 """
 
 from __future__ import annotations
