@@ -435,6 +435,8 @@ def test_decode_errors(kwargs, message):
         ops.ctc_decode(np.zeros((1, 4, 3)), [4], **kwargs)
     with pytest.raises(ValueError, match=r"ops\.ctc_decode: logit_lengths must have shape"):
         ops.ctc_decode(np.zeros((1, 4, 3)), [4, 4])
+    with pytest.raises(TypeError, match=r"ops\.ctc_decode: beam_width must be an int, got 2\.5"):
+        ops.ctc_decode(np.zeros((1, 4, 3)), [4], greedy=False, beam_width=2.5)
 
 
 def test_the_compiled_module_checks_every_index_itself():

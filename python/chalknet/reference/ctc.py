@@ -122,6 +122,9 @@ def check_decode_arguments(op, logits, logit_lengths, greedy, beam_width, top_pa
     logit_lengths = _lengths(logit_lengths, op, "logit_lengths", batch, time,
                              "the time axis of logits")
     blank = _blank(blank, n_classes, op)
+    for name, value in (("beam_width", beam_width), ("top_paths", top_paths)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+            raise TypeError(f"{op}: {name} must be an int, got {value!r}")
     if greedy and top_paths != 1:
         raise ValueError(f"{op}: greedy decoding finds one path, got top_paths={top_paths}")
     if not greedy and not 1 <= top_paths <= beam_width:
