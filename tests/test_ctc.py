@@ -459,6 +459,9 @@ def test_the_compiled_module_checks_every_index_itself():
     with pytest.raises(ValueError, match="d_logits"):
         _ctc.ctc_loss_and_gradient(losses, np.empty((1, 3, 3)), logits, labels, *ok_lengths,
                                    0, 1)
+    for threads in (-5, 2**31 - 1):                 # clamped to [1, batch]
+        _ctc.ctc_loss_and_gradient(losses, d_logits, logits, labels, *ok_lengths, 0, threads)
+        assert np.isfinite(losses).all()
     with pytest.raises(ValueError, match="logit_lengths"):
         _ctc.beam_decode(logits, np.array([5], dtype=np.int32), 4, 1, 0)
     with pytest.raises(ValueError, match="logit_lengths"):

@@ -263,6 +263,13 @@ cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
     return 0
 
 
+cdef int _sane_threads(int requested, Py_ssize_t batch):
+    """Between 1 and min(batch, 256): a direct call asking for a million threads must not make
+    the OpenMP runtime abort the process when it fails to create them."""
+    cdef Py_ssize_t most = min(batch, 256)
+    return <int>max(1, min(<Py_ssize_t>requested, most))
+
+
 def _check_lengths(name, const int[::1] lengths, Py_ssize_t batch, Py_ssize_t limit,
                    limit_name):
     if lengths.shape[0] != batch:
@@ -316,7 +323,8 @@ def ctc_loss_and_gradient(cython.floating[::1] losses, cython.floating[:, :, ::1
         for b in range(batch):
             losses[b] = 0 if label_lengths[b] == 0 else INFINITY
         return
-    for b in prange(batch, nogil=True, schedule="dynamic", num_threads=max(num_threads, 1)):
+    num_threads = _sane_threads(num_threads, batch)
+    for b in prange(batch, nogil=True, schedule="dynamic", num_threads=num_threads):
         failed += _ctc_one_sample(&losses[b], &d_logits[b, 0, 0], &logits[b, 0, 0],
                                   &labels[b, 0] if labels.shape[1] > 0 else <int*>NULL,
                                   logit_lengths[b], max_time, n_classes, label_lengths[b],
@@ -349,7 +357,8 @@ def greedy_decode(int[:, ::1] decoded, int[::1] decoded_lengths,
             decoded_lengths[b] = 0
             log_probabilities[b] = 0
         return
-    for b in prange(batch, nogil=True, schedule="static", num_threads=max(num_threads, 1)):
+    num_threads = _sane_threads(num_threads, batch)
+    for b in prange(batch, nogil=True, schedule="static", num_threads=num_threads):
         _greedy_one_sample(&decoded[b, 0], &decoded_lengths[b], &log_probabilities[b],
                            &logits[b, 0, 0], logit_lengths[b], n_classes, blank)
 
