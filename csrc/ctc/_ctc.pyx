@@ -67,12 +67,19 @@ cdef inline double _log_add(double a, double b) noexcept nogil:
     return a + b                                    # a NaN
 
 
+# A term e^(x - big) below 2^-53 cannot change a sum that is >= 1 (it is under half an ulp), so
+# it is skipped without changing a bit of the result: that spares its exp.
+cdef double NEGLIGIBLE = -40.0                      # e^-40 = 4e-18 < 2^-53 = 1.1e-16
+
+
 cdef inline double _log_add3(double a, double b, double c) noexcept nogil:
     """ln(e^a + e^b + e^c) with one log: shift by the largest term so no exp overflows, and
-    spend no exp on the largest term (e^0 = 1) nor on a term that is ln 0 (-inf).  NaN in,
-    NaN out."""
+    spend no exp on the largest term (e^0 = 1), on a term that is ln 0 (-inf), nor on a
+    negligible one.  NaN in, NaN out."""
     cdef double big, other1, other2
     cdef double total = 1.0
+    if a != a or b != b or c != c:
+        return a + b + c
     if a >= b and a >= c:
         big, other1, other2 = a, b, c
     elif b >= c:
@@ -81,9 +88,9 @@ cdef inline double _log_add3(double a, double b, double c) noexcept nogil:
         big, other1, other2 = c, a, b
     if big == -INFINITY:
         return big
-    if other1 != -INFINITY:
+    if other1 - big > NEGLIGIBLE:
         total += exp(other1 - big)
-    if other2 != -INFINITY:
+    if other2 - big > NEGLIGIBLE:
         total += exp(other2 - big)
     return big + log(total)
 
@@ -179,7 +186,7 @@ cdef void _backward_and_gradient(cython.floating* d_logits, double* beta_next, d
     occupancy_t(k) = sum_{s : l'_s = k} alpha_t(s) beta_t(s) / (y_k^t p(l|x)) is the posterior
     probability of being on class k at time t (a number in [0, 1], summed in linear space)."""
     cdef Py_ssize_t t, s, k, first, last
-    cdef double stay, step, skip
+    cdef double stay, step, skip, log_posterior
     cdef double* swap
     cdef const double* row
     cdef const double* alpha_row
@@ -201,7 +208,11 @@ cdef void _backward_and_gradient(cython.floating* d_logits, double* beta_next, d
         for k in range(n_classes):
             occupancy[k] = 0.0
         for s in range(first, last + 1):
-            occupancy[ext[s]] += exp(alpha_row[s] + beta_cur[s] - row[ext[s]] - log_likelihood)
+            # ln of the posterior of state s; below e^-700 (1e-304) it adds nothing that a
+            # gradient could show (and exp would soon return subnormals)
+            log_posterior = alpha_row[s] + beta_cur[s] - row[ext[s]] - log_likelihood
+            if log_posterior > -700.0:
+                occupancy[ext[s]] += exp(log_posterior)
         for k in range(n_classes):
             d_logits[t * n_classes + k] = <cython.floating>(probs[t * n_classes + k]
                                                              - occupancy[k])
