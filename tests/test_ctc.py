@@ -427,6 +427,8 @@ def test_loss_errors(lib, op, change, error, message):
     args = {**GOOD, **change}
     with pytest.raises(error, match=f"{op}.ctc_loss_and_gradient: {message}"):
         lib.ctc_loss_and_gradient(**args)
+    with pytest.raises(error, match=f"{op}.ctc_loss(_and_gradient)?: {message}"):
+        lib.ctc_loss(**args)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -461,6 +463,10 @@ def test_the_compiled_module_checks_every_index_itself():
         with pytest.raises(ValueError, match=message):
             _ctc.ctc_loss_and_gradient(losses, d_logits, logits, bad_labels, label_lengths,
                                        logit_lengths, blank, 1)
+        with pytest.raises(ValueError, match=message):
+            _ctc.ctc_loss(losses, logits, bad_labels, label_lengths, logit_lengths, blank, 1)
+    with pytest.raises(ValueError, match=r"losses must have shape \(1,\), got \(2,\)"):
+        _ctc.ctc_loss(np.empty(2), logits, labels, *ok_lengths, 0, 1)
     with pytest.raises(ValueError, match="d_logits"):
         _ctc.ctc_loss_and_gradient(losses, np.empty((1, 3, 3)), logits, labels, *ok_lengths,
                                    0, 1)
