@@ -245,6 +245,9 @@ cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
     if time == 0:                                   # only the empty label fits no time at all
         loss[0] = 0
         return 0
+    # the size is computed in double first, so that no product can wrap around in Py_ssize_t
+    if (<double>time * (2 * n_classes + n_states) + 3.0 * n_states + n_classes) * 8.0 > 2.0**62:
+        return 1
     work = <double*>malloc((2 * time * n_classes + time * n_states + 2 * n_states + n_classes)
                            * sizeof(double) + n_states * sizeof(int))
     if work == NULL:
@@ -257,7 +260,7 @@ cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
         ext[s] = label[(s - 1) // 2] if s % 2 == 1 else blank
     for t in range(time):
         _log_softmax_row(logits + t * n_classes, log_probs + t * n_classes,
-                         probs + t * n_classes, n_classes)
+                         probs + t * n_classes if d_logits != NULL else NULL, n_classes)
     _forward(alpha, log_probs, ext, time, n_classes, n_states, blank)
     # p(l|x) = alpha_{T-1}(S-1) + alpha_{T-1}(S-2): paths end on the final blank or last label
     log_likelihood = alpha[(time - 1) * n_states + n_states - 1]
