@@ -85,7 +85,7 @@ class Layer:
         from .. import initializers
 
         value = initializers.get(initializer)(tuple(shape), self.dtype)
-        value = np.ascontiguousarray(value, dtype=self.dtype)
+        value = np.array(value, dtype=self.dtype, order="C")  # keeps 0-d shapes (count)
         setattr(self, name, value)
         self._weight_names.append(name)
         self._trainable_flags[name] = trainable
@@ -132,7 +132,7 @@ class Layer:
                 f"{self.name}.set_weights: expected {len(self._weight_names)} arrays "
                 f"({', '.join(self._weight_names)}), got {len(weights)}"
             )
-        for name, value in zip(self._weight_names, weights):
+        for name, value in zip(self._weight_names, weights, strict=True):
             current = getattr(self, name)
             value = np.asarray(value)
             if value.shape != current.shape:
@@ -148,6 +148,47 @@ class Layer:
         if missing:
             raise RuntimeError(f"{self.name}: no gradient yet for {missing}; call backward first")
         return [self._gradients[n] for n in self._weight_names]
+
+    # ----- regularization (added to the loss by the model's training step) ---------------
+    def regularization_loss(self) -> float:
+        """Sum of the penalties of this layer's regularized weights (0.0 when there are none)."""
+        return float(sum(reg(getattr(self, name)) for name, reg in self._regularizers.items()))
+
+    def regularization_gradients(self) -> dict[str, np.ndarray]:
+        """{weight name: d(penalty)/d(weight)} for each regularized weight."""
+        return {name: reg.gradient(getattr(self, name)) for name, reg in self._regularizers.items()}
+
+    # ----- helpers for subclasses -----------------------------------------------------------
+    def _prepare_input(self, x, min_rank=1) -> np.ndarray:
+        """``x`` as an array of this layer's dtype, the layer built, the shape checked.
+
+        The layer accepts any batch size; every other axis must match the shape it was built
+        for (``min_rank`` counts the axes after the batch axis that the layer needs).
+        """
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"{self._describe()}: expected a numeric array, got dtype {x.dtype}")
+        x = x.astype(self.dtype, copy=False)
+        if x.ndim < min_rank + 1:
+            raise ValueError(
+                f"{self._describe()}: expected an input of rank >= {min_rank + 1} "
+                f"(batch, ...), received shape {x.shape}"
+            )
+        self.maybe_build(x.shape[1:])
+        self._check_input_shape(x.shape)
+        return x
+
+    def _check_input_shape(self, shape) -> None:
+        expected = self.input_shape
+        if expected is not None and tuple(shape[1:]) != tuple(expected):
+            raise ValueError(
+                f"{self._describe()}: expected input shape (None, "
+                f"{', '.join(str(d) for d in expected)}{',' if len(expected) == 1 else ''}), "
+                f"received {tuple(shape)}"
+            )
+
+    def _describe(self) -> str:
+        return f"{type(self).__name__} layer {self.name!r}"
 
     def count_params(self) -> int:
         return int(sum(getattr(self, n).size for n in self._weight_names))
