@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -74,3 +75,21 @@ def is_decreasing(values, slack: float = 0.0) -> bool:
     """Each value is at most the previous one (plus ``slack`` times the previous one)."""
     values = np.asarray(values, dtype=np.float64)
     return bool(np.all(values[1:] <= values[:-1] * (1 + slack)))
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Run chalknet's kernels on one thread inside the block, then restore the setting.
+
+    The course's models are tiny (a few parameters, a few hundred samples): splitting such a
+    matrix product across threads costs more in synchronisation than it saves, and on a busy
+    machine far more.
+    """
+    from .. import get_num_threads, set_num_threads
+
+    previous = get_num_threads()
+    set_num_threads(1)
+    try:
+        yield
+    finally:
+        set_num_threads(previous)
