@@ -8,4 +8,4 @@ import sys
 from chalknet.course import main
 
 if __name__ == "__main__":
-    sys.exit(main(["backprop", *sys.argv[1:]], prog="python examples/backprop.py"))
+    sys.exit(main(sys.argv[1:], prog="python examples/backprop.py", chapter_name="backprop"))

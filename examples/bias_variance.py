@@ -8,4 +8,4 @@ import sys
 from chalknet.course import main
 
 if __name__ == "__main__":
-    sys.exit(main(["bias_variance", *sys.argv[1:]], prog="python examples/bias_variance.py"))
+    sys.exit(main(sys.argv[1:], prog="python examples/bias_variance.py", chapter_name="bias_variance"))

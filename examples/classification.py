@@ -8,4 +8,4 @@ import sys
 from chalknet.course import main
 
 if __name__ == "__main__":
-    sys.exit(main(["classification", *sys.argv[1:]], prog="python examples/classification.py"))
+    sys.exit(main(sys.argv[1:], prog="python examples/classification.py", chapter_name="classification"))

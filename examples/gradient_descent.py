@@ -8,4 +8,4 @@ import sys
 from chalknet.course import main
 
 if __name__ == "__main__":
-    sys.exit(main(["gradient_descent", *sys.argv[1:]], prog="python examples/gradient_descent.py"))
+    sys.exit(main(sys.argv[1:], prog="python examples/gradient_descent.py", chapter_name="gradient_descent"))

@@ -46,12 +46,19 @@ def chapter_list() -> str:
                      for name, module in CHAPTERS.items())
 
 
-def build_parser(prog: str = "python -m chalknet demo") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, description="Run a chapter of the course: compute, print what to notice, "
-                               "write the pictures.")
-    parser.add_argument("chapter", nargs="?", help="chapter name or number (see --list)")
-    parser.add_argument("--list", action="store_true", help="list the chapters and exit")
+def build_parser(prog: str = "python -m chalknet demo", chapter_name: str | None = None
+                 ) -> argparse.ArgumentParser:
+    """The demo's arguments; with ``chapter_name`` (a script for one chapter) no chapter
+    argument and no --list."""
+    description = "Run a chapter of the course: compute, print what to notice, write the pictures."
+    if chapter_name is not None:
+        description = f"Chapter {chapter(chapter_name).NUMBER}: {chapter(chapter_name).TITLE}."
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    if chapter_name is None:
+        parser.add_argument("chapter", nargs="?", help="chapter name or number (see --list)")
+        parser.add_argument("--list", action="store_true", help="list the chapters and exit")
+    else:
+        parser.set_defaults(chapter=chapter_name, list=False)
     parser.add_argument("--out", default=None, metavar="DIR",
                         help=f"folder for the pictures (default ./{DEFAULT_OUTPUT}/<chapter>)")
     parser.add_argument("--quick", action="store_true",
@@ -59,12 +66,14 @@ def build_parser(prog: str = "python -m chalknet demo") -> argparse.ArgumentPars
     return parser
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m chalknet demo") -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m chalknet demo",
+         chapter_name: str | None = None) -> int:
     """``demo --list`` / ``demo <chapter> [--out DIR] [--quick]``; returns an exit code.
 
-    ``argv`` is what follows ``demo`` on the command line, e.g. ``["bias_variance", "--quick"]``.
+    ``argv`` is what follows ``demo`` on the command line, e.g. ``["bias_variance", "--quick"]``
+    (None: ``sys.argv[1:]``). ``chapter_name`` fixes the chapter (the scripts in examples/).
     """
-    parser = build_parser(prog)
+    parser = build_parser(prog, chapter_name)
     args = parser.parse_args(argv)
     if args.list or args.chapter is None:
         print(chapter_list())

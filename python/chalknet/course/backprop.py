@@ -32,7 +32,7 @@ from ._common import one_thread, output_folder, say
 
 NAME = "backprop"
 NUMBER = 4
-TITLE = "Backpropagation by hand: a 2-layer network's forward values and gradients, checked"
+TITLE = "Backpropagation by hand: a 2-layer network's values and gradients, checked"
 
 XOR_INPUTS = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 XOR_TARGETS = np.array([[0.0], [1.0], [1.0], [0.0]])

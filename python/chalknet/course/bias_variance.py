@@ -26,7 +26,7 @@ from ._common import Pictures, say
 
 NAME = "bias_variance"
 NUMBER = 1
-TITLE = "Regression: bias and variance of polynomial fits, and L2 (ridge) regularisation"
+TITLE = "Regression: bias and variance of polynomial fits, L2 (ridge) regularisation"
 
 NOISE_STD = 0.3
 TRAINING_POINTS = 15

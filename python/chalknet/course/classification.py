@@ -29,8 +29,8 @@ from ._common import Pictures, one_thread, say
 
 NAME = "classification"
 NUMBER = 3
-TITLE = ("Classification: Gaussian generative model vs logistic regression, why not least "
-         "squares, MSE vs cross-entropy")
+TITLE = ("Classification: generative model vs logistic regression; not least squares; "
+         "MSE vs cross-entropy")
 
 SHARED_COVARIANCE = np.array([[1.0, 0.6], [0.6, 0.8]])
 CLASS_MEANS = np.array([[-1.2, 0.4], [1.2, -0.4]])

@@ -34,8 +34,8 @@ from ._common import Pictures, one_thread, say
 
 NAME = "gradient_descent"
 NUMBER = 2
-TITLE = ("Gradient descent: GD, momentum, Adagrad, RMSprop, Adam on a 2-D loss surface; "
-         "feature scaling; learning rates; stochastic vs full batch")
+TITLE = ("Gradient descent: GD, momentum, Adagrad, RMSprop, Adam on a loss surface; "
+         "feature scaling; learning rates; SGD")
 
 SAMPLES = 100
 TRUE_W, TRUE_B = 1.5, -3.0

@@ -1,0 +1,70 @@
+"""The course's chapter registry, the ``demo`` command function and the example scripts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chalknet import course
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_registry_lists_the_chapters_in_course_order():
+    assert list(course.CHAPTERS) == ["bias_variance", "gradient_descent", "classification",
+                                     "backprop"]
+    for number, (name, module) in enumerate(course.CHAPTERS.items(), start=1):
+        assert module.NAME == name
+        assert module.NUMBER == number
+        assert module.TITLE and "\n" not in module.TITLE
+        assert callable(module.run)
+
+
+def test_chapters_are_found_by_name_or_number():
+    assert course.chapter("classification") is course.CHAPTERS["classification"]
+    assert course.chapter(2) is course.CHAPTERS["gradient_descent"]
+    assert course.chapter("4") is course.CHAPTERS["backprop"]
+    with pytest.raises(ValueError, match="unknown chapter 'nope'.*bias_variance"):
+        course.chapter("nope")
+
+
+def test_main_lists_the_chapters(capsys):
+    assert course.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for name, module in course.CHAPTERS.items():
+        assert f"{module.NUMBER:2d}  {name}" in out
+
+
+def test_main_refuses_an_unknown_chapter(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        course.main(["no_such_chapter"])
+    assert exit_info.value.code == 2
+    assert "unknown chapter" in capsys.readouterr().err
+
+
+def test_main_runs_a_chapter_into_the_given_folder(tmp_path, capsys):
+    out = tmp_path / "chapter4"
+    assert course.main(["4", "--out", str(out), "--quick"]) == 0
+    printed = capsys.readouterr().out
+    assert "Chapter 4" in printed and str(out) in printed
+    assert out.is_dir()
+
+
+def test_pictures_are_skipped_with_a_message_when_plots_are_off(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CHALKNET_NO_PLOTS", "1")
+    results = course.CHAPTERS["bias_variance"].run(tmp_path, quick=True)
+    assert results["pictures"] == []
+    assert "pictures skipped" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_example_script_is_a_thin_wrapper(tmp_path):
+    script = EXAMPLES / "backprop.py"
+    done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--quick"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "gradient_check" in done.stdout
+    assert {p.stem for p in EXAMPLES.glob("*.py")} >= set(course.CHAPTERS)
