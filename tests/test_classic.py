@@ -3,6 +3,7 @@ generative classifier, each checked against an independent computation."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -73,7 +74,7 @@ def test_ridge_with_zero_penalty_is_least_squares_and_shrinks_as_it_grows():
                                classic.least_squares(features, targets), atol=1e-9)
     norms = [np.linalg.norm(classic.ridge(features, targets, l2)[1:])
              for l2 in (1e-4, 1e-2, 1.0, 100.0)]
-    assert all(a > b for a, b in zip(norms, norms[1:])), norms
+    assert all(a > b for a, b in itertools.pairwise(norms)), norms
 
 
 def test_ridge_rejects_negative_penalty():
@@ -119,7 +120,8 @@ def gaussian_log_density(x, mean, covariance):
 def three_classes(rng, counts=(60, 90, 150)):
     means = np.array([[0.0, 0.0, 0.0], [2.0, 1.0, -1.0], [-1.0, 2.5, 1.0]])
     mixing = np.array([[1.0, 0.0, 0.0], [0.5, 0.8, 0.0], [-0.3, 0.2, 0.6]])
-    x = np.vstack([rng.standard_normal((n, 3)) @ mixing.T + m for n, m in zip(counts, means)])
+    x = np.vstack([rng.standard_normal((n, 3)) @ mixing.T + m
+                   for n, m in zip(counts, means, strict=True)])
     y = np.repeat([10, 20, 30], counts)  # labels need not be 0..K-1
     return x, y
 
@@ -152,7 +154,8 @@ def test_posterior_matches_bayes_theorem_with_gaussian_densities():
 
 def test_binary_discriminant_is_the_sigmoid_form():
     rng = np.random.default_rng(7)
-    x = np.vstack([rng.standard_normal((50, 2)), rng.standard_normal((80, 2)) + [2.0, 1.0]])
+    x = np.vstack([rng.standard_normal((50, 2)),
+                   rng.standard_normal((80, 2)) + np.array([2.0, 1.0])])
     y = np.repeat([0, 1], [50, 80])
     clf = classic.GaussianGenerativeClassifier().fit(x, y)
     w, b = clf.binary_discriminant()
@@ -200,7 +203,7 @@ def test_classifier_errors_are_clear():
     with pytest.raises(ValueError, match=r"y must have shape \(3,\)"):
         clf.fit(np.zeros((3, 2)), np.zeros(4))
     constant_feature = np.column_stack([np.arange(6.0), np.ones(6)])
-    with pytest.raises(ValueError, match="singular.*regularization"):
+    with pytest.raises(ValueError, match=r"singular.*regularization"):
         clf.fit(constant_feature, np.repeat([0, 1], 3))
     fitted = classic.GaussianGenerativeClassifier(regularization=1e-3).fit(
         constant_feature, np.repeat([0, 1], 3))

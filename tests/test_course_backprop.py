@@ -42,7 +42,7 @@ def test_hand_gradients_match_finite_differences_of_the_hand_loss():
     x, y = chapter.XOR_INPUTS, chapter.XOR_TARGETS
     hand = chapter.by_hand(x, y, *weights)
     step = 1e-6
-    for name, weight in zip(("dL/dW1", "dL/db1", "dL/dW2", "dL/db2"), weights):
+    for name, weight in zip(("dL/dW1", "dL/db1", "dL/dW2", "dL/db2"), weights, strict=True):
         numeric = np.zeros_like(weight)
         for index in np.ndindex(weight.shape):
             saved = weight[index]

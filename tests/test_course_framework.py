@@ -27,7 +27,7 @@ def test_chapters_are_found_by_name_or_number():
     assert course.chapter("classification") is course.CHAPTERS["classification"]
     assert course.chapter(2) is course.CHAPTERS["gradient_descent"]
     assert course.chapter("4") is course.CHAPTERS["backprop"]
-    with pytest.raises(ValueError, match="unknown chapter 'nope'.*bias_variance"):
+    with pytest.raises(ValueError, match=r"unknown chapter 'nope'.*bias_variance"):
         course.chapter("nope")
 
 

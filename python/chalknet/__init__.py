@@ -9,3 +9,8 @@ __all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads"]
 from . import activations, initializers, layers, losses, metrics, regularizers
 
 __all__ += ["activations", "initializers", "layers", "losses", "metrics", "regularizers"]
+
+# ----- the course: closed-form classics and the chapters (branch course) ----------------------
+from . import classic, course
+
+__all__ += ["classic", "course"]

@@ -83,7 +83,7 @@ def draw_fits(pictures, x_train, training_sets, x_test, panels, title_of, filena
     figure, axes = pictures.new(columns=len(panels), width=4.2, height=3.6)
     if figure is None:
         return
-    for ax, (degree, l2) in zip(np.atleast_1d(axes), panels):
+    for ax, (degree, l2) in zip(np.atleast_1d(axes), panels, strict=True):
         predictions = fit_and_predict(x_train, training_sets, x_test, degree, l2)
         for row in predictions[:20]:
             ax.plot(x_test, row, color="0.75", linewidth=0.8)
@@ -138,13 +138,13 @@ def run(output_dir, quick: bool = False, seed: int = 0) -> dict:
     by_l2 = sweep(x_train, x_test, training_sets, rng, l2_values=L2_VALUES, degree=RIDGE_DEGREE)
 
     print(f"[{NAME}] degree   bias^2    variance  bias^2+var+noise  measured test error")
-    for degree, (parts, error, _) in zip(DEGREES, by_degree):
+    for degree, (parts, error, _) in zip(DEGREES, by_degree, strict=True):
         print(f"[{NAME}] {degree:6d}  {parts.bias_squared:8.2e}  {parts.variance:8.2e}  "
               f"{parts.expected_error:16.4f}  {error:19.4f}")
     best = DEGREES[int(np.argmin([p.expected_error for p, _, _ in by_degree]))]
     print(f"[{NAME}] ridge, degree {RIDGE_DEGREE}:\n[{NAME}]   lambda   bias^2    variance  "
           f"bias^2+var+noise")
-    for l2, (parts, _, _) in zip(L2_VALUES, by_l2):
+    for l2, (parts, _, _) in zip(L2_VALUES, by_l2, strict=True):
         print(f"[{NAME}] {l2:8.0e}  {parts.bias_squared:8.2e}  {parts.variance:8.2e}  "
               f"{parts.expected_error:16.4f}")
     best_l2 = float(L2_VALUES[int(np.argmin([p.expected_error for p, _, _ in by_l2]))])

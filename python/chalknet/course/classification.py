@@ -216,7 +216,7 @@ def draw_outlier_lesson(pictures, panels):
     figure, axes = pictures.new(columns=2, width=5.5, height=5.0)
     if figure is None:
         return
-    for ax, (title, x, y, lines) in zip(axes, panels):
+    for ax, (title, x, y, lines) in zip(axes, panels, strict=True):
         draw_points(ax, x, y)
         for (_, label, style), line in lines.items():
             draw_line(ax, line, style, label, (-5, 9))
@@ -278,13 +278,17 @@ def _run(rng, pictures, epochs, seed):
         dense_vs_generative_max_difference=float(
             np.max(np.abs(as_dense - classifier.predict_proba(x)[:, 1]))),
     )
+    r = results
+    say(NAME, "Gaussian classes, 200 points each, shared covariance.")
+    for label, (w, b), key in (("generative model (closed form)", generative, "generative"),
+                               (f"logistic regression ({epochs} GD steps)", logistic,
+                                "logistic")):
+        say(NAME, f"  {label:<36} w = {np.round(w, 2)}, b = {b:.2f}, training accuracy "
+                  f"{r[key + '_accuracy']:.3f}")
     say(NAME, f"""
-Gaussian classes, 200 points each, shared covariance.
-  generative model (closed form):          w = {np.round(generative[0], 2)}, b = {generative[1]:.2f}, training accuracy {results['generative_accuracy']:.3f}
-  logistic regression ({epochs} GD steps):   w = {np.round(logistic[0], 2)}, b = {logistic[1]:.2f}, training accuracy {results['logistic_accuracy']:.3f}
-  the two boundaries differ in direction by {results['boundary_angle_degrees']:.1f} degrees.
-  The generative w, b loaded into Dense(1, activation="sigmoid") give the same posterior
-  (max difference {results['dense_vs_generative_max_difference']:.1e}): one model form, two ways to fit it.""")
+  The two boundaries differ in direction by {r['boundary_angle_degrees']:.1f} degrees.
+  Loaded into Dense(1, activation="sigmoid"), the generative w, b give the same posterior
+  (max difference {r['dense_vs_generative_max_difference']:.1e}): one model, two ways to fit it.""")
     draw_boundaries(pictures, x, y, generative, logistic, classifier)
 
     # 2. least squares on 0/1 labels vs logistic regression, with and without far-away points.
@@ -308,13 +312,17 @@ Gaussian classes, 200 points each, shared covariance.
     say(NAME, f"""
 Accuracy on the 400 original points, fitted without / with 40 far-away (correctly labelled)
 class-1 points:
-  least squares on 0/1 labels: {results['least_squares_accuracy_clean']:.3f} -> {results['least_squares_accuracy_outliers']:.3f}
-  generative (Gaussian) model: {results['generative_accuracy_clean']:.3f} -> {results['generative_accuracy_outliers']:.3f}
-  logistic regression:         {results['logistic_accuracy_clean']:.3f} -> {results['logistic_accuracy_outliers']:.3f}
+  least squares on 0/1 labels: {r['least_squares_accuracy_clean']:.3f} -> \
+{r['least_squares_accuracy_outliers']:.3f}
+  generative (Gaussian) model: {r['generative_accuracy_clean']:.3f} -> \
+{r['generative_accuracy_outliers']:.3f}
+  logistic regression:         {r['logistic_accuracy_clean']:.3f} -> \
+{r['logistic_accuracy_outliers']:.3f}
 Notice: least squares wants its output to be exactly 1 for class 1, so points that are "too
-correct" pull the line towards them; the cross-entropy hardly charges them anything. (Least squares and
-the Gaussian model share one boundary direction here, {results['least_squares_vs_generative_angle_degrees_outliers']:.1e} degrees apart: for two
-classes both give Fisher's discriminant direction Sigma^-1 (mu_1 - mu_0), Bishop 4.1.5.)""")
+correct" pull the line towards them; the cross-entropy hardly charges them anything. (Least
+squares and the Gaussian model share one boundary direction here, \
+{r['least_squares_vs_generative_angle_degrees_outliers']:.1e} degrees
+apart: for two classes both give Fisher's direction Sigma^-1 (mu_1 - mu_0), Bishop 4.1.5.)""")
     draw_outlier_lesson(pictures, panels)
 
     # 3. loss surfaces of a sigmoid unit.
@@ -340,10 +348,14 @@ classes both give Fisher's discriminant direction Sigma^-1 (mu_1 - mu_0), Bishop
     )
     say(NAME, f"""
 Loss surfaces of p = sigmoid(w x + b) over (w, b) in [-8, 8]^2 (1-D data, two classes):
-  high-and-flat plateau: {100 * results['mse_plateau_fraction']:.0f} % of the grid for MSE, {100 * results['cross_entropy_plateau_fraction']:.0f} % for cross-entropy
-  gradient norm at the confidently wrong start (w, b) = {wrong_start}: MSE {results['mse_gradient_at_wrong_start']:.1e}, cross-entropy {results['cross_entropy_gradient_at_wrong_start']:.2f}
+  high-and-flat plateau: {100 * r['mse_plateau_fraction']:.0f} % of the grid for MSE, \
+{100 * r['cross_entropy_plateau_fraction']:.0f} % for cross-entropy
+  gradient norm at the confidently wrong start (w, b) = {wrong_start}: \
+MSE {r['mse_gradient_at_wrong_start']:.1e}, \
+cross-entropy {r['cross_entropy_gradient_at_wrong_start']:.2f}
   60 steps of gradient descent (learning rate 1) from there with chalknet's Dense(1, "sigmoid"):
-  accuracy {results['mse_accuracy_after_descent']:.2f} with loss="mse", {results['cross_entropy_accuracy_after_descent']:.2f} with loss="binary_crossentropy"
+  accuracy {r['mse_accuracy_after_descent']:.2f} with loss="mse", \
+{r['cross_entropy_accuracy_after_descent']:.2f} with loss="binary_crossentropy"
 Notice: with MSE the gradient dies exactly where the model is most wrong (the sigmoid's slope
 p(1 - p) multiplies it); cross-entropy cancels that factor, so dL/dz = p - y.""")
     draw_surfaces(pictures, w_values, b_values, surfaces, paths)

@@ -116,7 +116,8 @@ def descend(optimizer, x, y, start, steps, batch_size=None, rng=None):
             batch = order[first:first + batch_size]
             y_pred = layer.forward(inputs[batch])
             layer.backward(mse.gradient(targets[batch], y_pred))
-            optimizer.apply_gradients(zip(layer.get_gradients(), [layer.kernel, layer.bias]))
+            gradients = layer.get_gradients()  # [dL/dkernel, dL/dbias]
+            optimizer.apply_gradients(zip(gradients, [layer.kernel, layer.bias], strict=True))
             path.append((float(layer.kernel[0, 0]), float(layer.bias[0])))
             if len(path) > steps:
                 break
