@@ -53,3 +53,8 @@ def test_hand_gradients_match_finite_differences_of_the_hand_loss():
             weight[index] = saved
             numeric[index] = (up - down) / (2 * step)
         np.testing.assert_allclose(hand[name], numeric, rtol=1e-6, atol=1e-9, err_msg=name)
+
+
+def test_the_check_picture_is_written(results):
+    pytest.importorskip("matplotlib")
+    assert [p.rsplit("/", 1)[-1] for p in results["pictures"]] == ["gradient_check.png"]

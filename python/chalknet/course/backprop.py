@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import one_thread, output_folder, say
+from ._common import Pictures, one_thread, say
 
 NAME = "backprop"
 NUMBER = 4
@@ -112,18 +112,38 @@ def show(label, value):
         print(f"[{NAME}]             {line}")
 
 
+def draw_checks(pictures, reports):
+    """Bar chart of gradient_check's relative error per tensor, log scale, with the tolerance."""
+    figure, ax = pictures.new(width=6.5, height=4.0)
+    if figure is None:
+        return
+    labels, errors = [], []
+    for layer_label, report in reports.items():
+        for tensor, error in report.errors.items():
+            labels.append(f"{layer_label}\n{tensor}")
+            errors.append(max(error, 1e-16))
+    colors = ["tab:red" if e >= reports["whole model"].tolerance else "tab:green" for e in errors]
+    ax.bar(range(len(errors)), errors, color=colors)
+    ax.axhline(reports["whole model"].tolerance, color="k", linestyle="--", label="tolerance")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(errors)), labels, fontsize=6, rotation=90)
+    ax.set_ylabel("relative error vs finite differences")
+    ax.set_title("gradient_check: correct layers (green) and the buggy one (red)")
+    ax.legend(fontsize=8)
+    pictures.save(figure, "gradient_check.png")
+
+
 def run(output_dir, quick: bool = False, seed: int = 0) -> dict:
     """Run the chapter: print every value and gradient, check them, return the numbers.
 
-    ``quick`` changes nothing (the chapter is small); the chapter draws no pictures but takes
-    ``output_dir`` like the others.
+    ``quick`` changes nothing: the chapter is small.
     """
-    output_folder(output_dir)  # created like the other chapters; this lesson is printed
+    pictures = Pictures(output_dir, NAME)
     with one_thread():
-        return _run(seed)
+        return _run(seed, pictures)
 
 
-def _run(seed):
+def _run(seed, pictures):
     from ..utils import gradient_check
 
     x, y = XOR_INPUTS, XOR_TARGETS
@@ -173,6 +193,7 @@ shapes, but gradient_check flags it: worst relative error {buggy_report.max_erro
 ({'passed' if buggy_report.passed else 'FAILED'}).
 Notice: dL/dz2 is just (p - y) / N; every other gradient is a matrix product with the values
 the forward pass kept (x, a1) or the weights (W1, W2), times the local derivative 1 - a1^2.""")
+    draw_checks(pictures, {**reports, "buggy hidden layer": buggy_report})
     return {
         "loss": float(hand["loss"]),
         "max_difference_hand_vs_chalknet": differences,
@@ -180,5 +201,5 @@ the forward pass kept (x, a1) or the weights (W1, W2), times the local derivativ
         "gradient_check_tolerance": reports["whole model"].tolerance,
         "buggy_layer_error": buggy_report.max_error,
         "buggy_layer_passed": buggy_report.passed,
-        "pictures": [],
+        "pictures": pictures.written,
     }
