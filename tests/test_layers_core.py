@@ -111,10 +111,11 @@ def test_input_layer():
     layer = InputLayer(shape=(3,))
     assert layer.input_shape == (3,)
     np.testing.assert_array_equal(layer(np.ones((2, 3))), np.ones((2, 3)))
-    with pytest.raises(ValueError, match=r"expected input shape \(None, 3,\), received \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"expected input shape \(None, 3\), received \(2, 4\)"):
         layer(np.ones((2, 4)))
     again = InputLayer.from_config(json.loads(json.dumps(layer.get_config())))
     assert again.input_shape == (3,)
+    assert gradient_check(InputLayer(shape=(3,)), np.random.default_rng(0).normal(size=(2, 3)))
 
 
 def test_shape_errors_name_the_layer():
@@ -133,6 +134,12 @@ def test_shape_errors_name_the_layer():
         Dense(0)
     with pytest.raises(ValueError, match="dtype"):
         Dense(2, dtype="int32")
+    with pytest.raises(ValueError, match=r"declared input_shape \(4,\), but the inputs have "
+                                         r"per-sample shape \(3,\)"):
+        Dense(2, input_shape=(4,))(np.ones((2, 3)))
+    declared = Dense(2, input_shape=(3,))
+    assert declared(np.ones((5, 3))).shape == (5, 2)
+    assert Dense(2, input_dim=3).input_shape == (3,)  # Keras 2's spelling
 
 
 def test_get_config_round_trip_through_json():
@@ -182,3 +189,25 @@ def test_parameters_are_updated_in_place():
     kernel = layer.kernel
     layer.set_weights([np.zeros((2, 2)), np.ones(2)])
     assert layer.kernel is kernel and np.all(kernel == 0)
+
+
+def test_masks_pass_through_elementwise_layers_only():
+    from chalknet.layers import Conv2D, Dropout, Flatten, LeakyReLU
+
+    mask = np.array([[True, False, True]])
+    assert Dense(2).compute_mask(np.ones((1, 3, 4)), mask) is mask
+    assert Dropout(0.5).compute_mask(None, mask) is mask
+    assert LeakyReLU().compute_mask(None, mask) is mask
+    assert Flatten().compute_mask(None, mask) is None
+    assert Conv2D(2, 3).compute_mask(None, mask) is None
+    assert Dense(2).compute_mask(None, None) is None
+    assert not Dense(2).uses_mask
+
+
+def test_default_names_are_keras_snake_case_and_unique():
+    from chalknet.layers import MaxPooling2D, PReLU
+
+    names = [Dense(1).name, Dense(1).name, MaxPooling2D().name, PReLU().name]
+    assert len(set(names)) == 4
+    assert names[0].startswith("dense") and names[1].startswith("dense_")
+    assert names[2].startswith("max_pooling2d") and names[3].startswith("p_re_lu")

@@ -196,3 +196,27 @@ def test_dtype_follows_predictions():
     y_pred = np.array([[0.2, 0.8]], dtype=np.float32)
     grad = losses.CategoricalCrossentropy().gradient(np.array([[0.0, 1.0]]), y_pred)
     assert grad.dtype == np.float32
+
+
+def test_label_smoothing_like_keras():
+    # s = 0.2, 2 classes: [0, 1] -> [0.1, 0.9];  binary 1 -> 0.9, 0 -> 0.1
+    p = np.array([[0.25, 0.75]])
+    expected = -(0.1 * math.log(0.25) + 0.9 * math.log(0.75))
+    cce = losses.CategoricalCrossentropy(label_smoothing=0.2)
+    assert cce(np.array([[0.0, 1.0]]), p) == pytest.approx(expected, rel=1e-12)
+    bce = losses.BinaryCrossentropy(label_smoothing=0.2)
+    assert bce(np.array([[1.0]]), np.array([[0.75]])) == pytest.approx(
+        -(0.9 * math.log(0.75) + 0.1 * math.log(0.25)), rel=1e-12)
+    rng = np.random.default_rng(4)
+    y = np.eye(4)[rng.integers(0, 4, 5)]
+    for loss, y_pred in ((cce, rng.uniform(0.1, 1, (5, 4))),
+                         (losses.CategoricalCrossentropy(True, 0.3), rng.normal(size=(5, 4))),
+                         (bce, rng.uniform(0.1, 0.9, (5, 4)))):
+        numeric = numerical_gradient(lambda loss=loss, y_pred=y_pred: loss(y, y_pred), y_pred)
+        assert relative_error(loss.gradient(y, y_pred), numeric) < 1e-6
+    z = rng.normal(size=(5, 4))
+    fused = cce.preactivation_gradient(y, activations.softmax(z), activations.softmax)
+    np.testing.assert_allclose(fused, losses.CategoricalCrossentropy(True, 0.2).gradient(y, z),
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        losses.BinaryCrossentropy(label_smoothing=1.5)

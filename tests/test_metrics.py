@@ -71,3 +71,11 @@ def test_get_functions_objects_and_errors():
         metrics.get("acuracy")
     with pytest.raises(ValueError, match=r"sparse labels must have shape \(4,\)"):
         metrics.sparse_categorical_accuracy(np.zeros(3), PROBS)
+
+
+def test_crossentropy_metrics_report_the_loss_value():
+    metric = metrics.get("sparse_categorical_crossentropy")
+    assert metric.name == "sparse_categorical_crossentropy"
+    # -(log 0.7 + log 0.3 + log 0.5 + log 0.6) / 4
+    expected = -np.log([0.7, 0.3, 0.5, 0.6]).mean()
+    assert metric(LABELS, PROBS) == pytest.approx(expected, rel=1e-12)

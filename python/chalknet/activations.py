@@ -97,6 +97,10 @@ class ReLU(ActivationFunction):
     def derivative(self, x, y):
         return (x > 0).astype(np.asarray(x).dtype)
 
+    def backward(self, x, y, dy):
+        # dy * f'(x) in one pass: keep dy where x > 0
+        return np.where(x > 0, dy, 0).astype(np.asarray(dy).dtype, copy=False)
+
 
 class LeakyReLU(ActivationFunction):
     """f(x) = x for x > 0, negative_slope * x otherwise;  f'(x) = 1 or negative_slope.

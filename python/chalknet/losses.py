@@ -64,6 +64,12 @@ def _match_shapes(y_true, y_pred, loss):
     return y_true.astype(y_pred.dtype, copy=False), y_pred
 
 
+def _check_smoothing(label_smoothing, loss) -> float:
+    if not 0 <= label_smoothing <= 1:
+        raise ValueError(f"{loss}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    return float(label_smoothing)
+
+
 def _samples(y_pred) -> int:
     """Terms in the batch mean of a per-sample loss reduced over the last (class) axis."""
     return max(int(y_pred.size // y_pred.shape[-1]), 1) if y_pred.ndim > 1 else 1
@@ -135,11 +141,19 @@ class BinaryCrossentropy(Loss):
 
     name = "binary_crossentropy"
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits=False, label_smoothing=0.0):
         self.from_logits = bool(from_logits)
+        self.label_smoothing = _check_smoothing(label_smoothing, "BinaryCrossentropy")
+
+    def _labels(self, y_true, y_pred):
+        """Labels pulled towards 1/2 by label_smoothing: y (1 - s) + s / 2 (as Keras)."""
+        y_true, y_pred = _match_shapes(y_true, y_pred, "BinaryCrossentropy")
+        if self.label_smoothing:
+            y_true = y_true * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return y_true, y_pred
 
     def __call__(self, y_true, y_pred) -> float:
-        y_true, y_pred = _match_shapes(y_true, y_pred, "BinaryCrossentropy")
+        y_true, y_pred = self._labels(y_true, y_pred)
         if self.from_logits:
             z = y_pred
             terms = np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))
@@ -149,7 +163,7 @@ class BinaryCrossentropy(Loss):
         return float(np.mean(terms))
 
     def gradient(self, y_true, y_pred):
-        y_true, y_pred = _match_shapes(y_true, y_pred, "BinaryCrossentropy")
+        y_true, y_pred = self._labels(y_true, y_pred)
         if self.from_logits:
             return (_sigmoid(y_pred) - y_true) / y_pred.size
         p = np.clip(y_pred, EPSILON, 1 - EPSILON)
@@ -158,11 +172,11 @@ class BinaryCrossentropy(Loss):
     def preactivation_gradient(self, y_true, y_pred, activation):
         if self.from_logits or getattr(activation, "name", None) != "sigmoid":
             return None
-        y_true, y_pred = _match_shapes(y_true, y_pred, "BinaryCrossentropy")
+        y_true, y_pred = self._labels(y_true, y_pred)
         return (y_pred - y_true) / y_pred.size
 
     def get_config(self):
-        return {"from_logits": self.from_logits}
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
 
 class CategoricalCrossentropy(Loss):
@@ -177,11 +191,17 @@ class CategoricalCrossentropy(Loss):
 
     name = "categorical_crossentropy"
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits=False, label_smoothing=0.0):
         self.from_logits = bool(from_logits)
+        self.label_smoothing = _check_smoothing(label_smoothing, type(self).__name__)
 
     def _labels(self, y_true, y_pred):
-        return _match_shapes(y_true, y_pred, type(self).__name__)
+        """Labels spread by label_smoothing s: y (1 - s) + s / classes (as Keras)."""
+        y_true, y_pred = _match_shapes(y_true, y_pred, type(self).__name__)
+        if self.label_smoothing:
+            classes = y_pred.shape[-1]
+            y_true = y_true * (1 - self.label_smoothing) + self.label_smoothing / classes
+        return y_true, y_pred
 
     def __call__(self, y_true, y_pred) -> float:
         y_true, y_pred = self._labels(y_true, y_pred)
@@ -217,7 +237,7 @@ class CategoricalCrossentropy(Loss):
         return (y_pred * label_mass - y_true) / _samples(y_pred)
 
     def get_config(self):
-        return {"from_logits": self.from_logits}
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
@@ -229,6 +249,12 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     """
 
     name = "sparse_categorical_crossentropy"
+
+    def __init__(self, from_logits=False):
+        super().__init__(from_logits=from_logits)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits}
 
     def _labels(self, y_true, y_pred):
         y_pred = _as_float(y_pred, "y_pred", "SparseCategoricalCrossentropy")

@@ -142,6 +142,9 @@ _FUNCTIONS = {
     "mean_absolute_error": mean_absolute_error,
 }
 
+_LOSSES_AS_METRICS = ("binary_crossentropy", "categorical_crossentropy",
+                      "sparse_categorical_crossentropy", "hinge")
+
 
 def get(identifier, loss=None) -> Metric:
     """A metric object from a name ("accuracy", "acc", "mse", "error", ...), a Metric, or a
@@ -156,7 +159,10 @@ def get(identifier, loss=None) -> Metric:
             return ClassificationError(loss=loss, name=identifier)
         if identifier in _FUNCTIONS:
             return MeanMetricWrapper(_FUNCTIONS[identifier], identifier)
-        known = sorted([*_FUNCTIONS, "accuracy", "acc", "classification_error", "error"])
+        if identifier in _LOSSES_AS_METRICS:  # e.g. "binary_crossentropy": the loss's value
+            return MeanMetricWrapper(_losses.get(identifier), identifier)
+        known = sorted([*_FUNCTIONS, *_LOSSES_AS_METRICS, "accuracy", "acc",
+                        "classification_error", "error"])
         raise ValueError(f"unknown metric {identifier!r}; known: {', '.join(known)}")
     if callable(identifier):
         return MeanMetricWrapper(identifier, getattr(identifier, "__name__", "metric"))

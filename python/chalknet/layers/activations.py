@@ -19,6 +19,8 @@ class ReLU(Layer):
     f'(x) is 0, 1 and negative_slope on the three pieces. The defaults give max(x, 0).
     """
 
+    supports_masking = True
+
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         if max_value is not None and max_value < 0:
@@ -30,7 +32,9 @@ class ReLU(Layer):
         self.threshold = float(threshold)
 
     def _derivative(self, x):
-        slope = np.where(x >= self.threshold, 1.0, self.negative_slope)
+        # at x == threshold exactly (the kink) the lower piece's slope, so relu'(0) = 0 as in
+        # chalknet.activations.relu and TensorFlow
+        slope = np.where(x > self.threshold, 1.0, self.negative_slope)
         if self.max_value is not None:
             slope = np.where(x >= self.max_value, 0.0, slope)
         return slope.astype(self.dtype)
@@ -61,6 +65,8 @@ class LeakyReLU(Layer):
     it). Keras 3 defaults to 0.2, so ``LeakyReLU()`` here equals Keras's
     ``LeakyReLU(negative_slope=0.01)``. ``alpha=`` (Keras 2's name) is accepted as well.
     """
+
+    supports_masking = True
 
     def __init__(self, negative_slope=0.01, alpha=None, **kwargs):
         super().__init__(**kwargs)
@@ -93,6 +99,8 @@ class PReLU(Layer):
     Backward:  dL/dx = dy * (1 if x > 0 else alpha);
                dL/dalpha = sum of dy * x over the entries where x <= 0 that share that alpha.
     """
+
+    supports_masking = True
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, shared_axes=None,
                  **kwargs):
@@ -150,6 +158,8 @@ class Maxout(Layer):
     Backward: each dy[..., u] goes to the (first) maximum of its group; the rest get 0.
     """
 
+    supports_masking = True
+
     def __init__(self, num_units, axis=-1, **kwargs):
         super().__init__(**kwargs)
         if int(num_units) != num_units or num_units < 1:
@@ -172,7 +182,8 @@ class Maxout(Layer):
 
     def forward(self, x, training=False):
         x = self._prepare_input(x, min_rank=1)
-        groups = x.reshape(*x.shape[:-1], self.num_units, -1)  # (..., units, k)
+        k = x.shape[-1] // self.num_units
+        groups = x.reshape(*x.shape[:-1], self.num_units, k)  # (..., units, k)
         self._winner = np.argmax(groups, axis=-1)[..., None]  # (..., units, 1)
         self._input_shape_seen = x.shape
         return np.take_along_axis(groups, self._winner, axis=-1)[..., 0]
@@ -199,6 +210,8 @@ class Softmax(Layer):
     With axis=-1 the layer also offers ``activation`` and ``backward_preactivation`` so that a
     model ending in Softmax uses the fused softmax + cross-entropy gradient.
     """
+
+    supports_masking = True
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

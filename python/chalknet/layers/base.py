@@ -13,11 +13,23 @@ calling ``add_weight`` for each parameter in Keras's order.
 
 from __future__ import annotations
 
-import itertools
+import collections
+import re
 
 import numpy as np
 
-_layer_counter = itertools.count()
+# Default names as Keras gives them: "dense", "dense_1", ... counted per snake_case prefix.
+_name_counts: collections.Counter = collections.Counter()
+
+
+def default_name(class_name: str) -> str:
+    """Keras's default layer name: MaxPooling2D -> max_pooling2d, then max_pooling2d_1, ..."""
+    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", class_name)
+    prefix = re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+    count = _name_counts[prefix]
+    _name_counts[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
 
 # Every Layer subclass, by class name: saving writes the name, loading looks the class up here.
 _LAYER_CLASSES: dict[str, type] = {}
@@ -54,8 +66,7 @@ class Layer:
         _LAYER_CLASSES[cls.__name__] = cls
 
     def __init__(self, name=None, dtype="float32", trainable=True, input_shape=None):
-        base = type(self).__name__.lower()
-        self.name = name or f"{base}_{next(_layer_counter)}"
+        self.name = name or default_name(type(self).__name__)
         self.dtype = standardize_dtype(dtype)
         self.trainable = trainable
         self.input_shape = tuple(input_shape) if input_shape is not None else None
@@ -76,6 +87,12 @@ class Layer:
 
     def maybe_build(self, input_shape) -> None:
         if not self.built:
+            declared = self.input_shape
+            if declared is not None and tuple(declared) != tuple(input_shape):
+                raise ValueError(
+                    f"{self._describe()}: declared input_shape {tuple(declared)}, but the "
+                    f"inputs have per-sample shape {tuple(input_shape)}"
+                )
             self.input_shape = tuple(input_shape)
             self.build(tuple(input_shape))
             self.built = True
@@ -158,6 +175,19 @@ class Layer:
         """{weight name: d(penalty)/d(weight)} for each regularized weight."""
         return {name: reg.gradient(getattr(self, name)) for name, reg in self._regularizers.items()}
 
+    # A model may set this to False on its first layer: nothing needs dL/d(input) there, and
+    # layers whose input gradient costs a kernel call (Dense, Conv2D) then return None from
+    # backward instead of computing it. Weight gradients are stored either way.
+    needs_input_gradient = True
+
+    # ----- masks (see DESIGN.md, "Engine interfaces") ---------------------------------------
+    supports_masking = False  # True: the layer works per time step and passes the mask on
+    uses_mask = False  # True: forward takes mask= (the model passes it only then)
+
+    def compute_mask(self, x, mask=None):
+        """The mask of this layer's output: the incoming one if the layer supports masking."""
+        return mask if self.supports_masking else None
+
     # ----- helpers for subclasses -----------------------------------------------------------
     def _prepare_input(self, x, min_rank=1) -> np.ndarray:
         """``x`` as an array of this layer's dtype, the layer built, the shape checked.
@@ -182,9 +212,8 @@ class Layer:
         expected = self.input_shape
         if expected is not None and tuple(shape[1:]) != tuple(expected):
             raise ValueError(
-                f"{self._describe()}: expected input shape (None, "
-                f"{', '.join(str(d) for d in expected)}{',' if len(expected) == 1 else ''}), "
-                f"received {tuple(shape)}"
+                f"{self._describe()}: expected input shape "
+                f"(None, {', '.join(str(d) for d in expected)}), received {tuple(shape)}"
             )
 
     def _describe(self) -> str:

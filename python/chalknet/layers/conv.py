@@ -126,6 +126,8 @@ class Conv2D(Layer):
         self.set_gradient("kernel", d_kernel)
         if self.use_bias:
             self.set_gradient("bias", d_bias)
+        if not self.needs_input_gradient:
+            return None
         return ops.conv2d_backward_input(dz, self.kernel, x.shape, **self._geometry())
 
     def get_config(self):

@@ -36,9 +36,13 @@ class Dense(Layer):
         dL/dkernel = x^T dz,   dL/dbias = sum of dz over the batch,   dL/dx = dz kernel^T.
     """
 
+    supports_masking = True
+
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 kernel_regularizer=None, bias_regularizer=None, input_dim=None, **kwargs):
+        if input_dim is not None:  # Keras 2's Dense(64, input_dim=784)
+            kwargs.setdefault("input_shape", (int(input_dim),))
         super().__init__(**kwargs)
         if int(units) != units or int(units) < 1:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
@@ -95,6 +99,8 @@ class Dense(Layer):
         self.set_gradient("kernel", ops.matmul(x, dz, transpose_a=True))
         if self.use_bias:
             self.set_gradient("bias", dz.sum(axis=0))
+        if not self.needs_input_gradient:
+            return None
         dx = ops.matmul(dz, self.kernel, transpose_b=True)
         return dx.reshape(*self._output_shape[:-1], x.shape[1])
 
@@ -115,6 +121,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation function: y = activation(x) (a name such as "relu", or an object
     from ``chalknet.activations``)."""
+
+    supports_masking = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -150,7 +158,7 @@ class Flatten(Layer):
     def forward(self, x, training=False):
         x = self._prepare_input(x, min_rank=0)
         self._input_shape_seen = x.shape
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], *self.compute_output_shape(x.shape[1:]))
 
     def backward(self, dy):
         (shape,) = _require_cache(self, "_input_shape_seen")

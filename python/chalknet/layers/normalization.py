@@ -28,6 +28,8 @@ class Normalization(Layer):
     weights are not trainable.)
     """
 
+    supports_masking = True
+
     def __init__(self, axis=-1, mean=None, variance=None, **kwargs):
         super().__init__(**kwargs)
         if (mean is None) != (variance is None):

@@ -108,7 +108,7 @@ class _GlobalPooling2D(Layer):
         return _check_gradient_shape(self, dy, out_shape).reshape(x_shape[0], x_shape[-1])
 
     def _output(self, pooled):
-        return pooled.reshape(pooled.shape[0], 1, 1, -1) if self.keepdims else pooled
+        return pooled.reshape(pooled.shape[0], 1, 1, pooled.shape[1]) if self.keepdims else pooled
 
     def get_config(self):
         config = super().get_config()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..utils.random import get_rng
 from .base import Layer
 from .core import _check_gradient_shape, _require_cache
@@ -33,6 +35,8 @@ class Dropout(Layer):
     1 or (1 - rate)).
     """
 
+    supports_masking = True
+
     def __init__(self, rate, noise_shape=None, mode="inverted", **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
@@ -59,7 +63,7 @@ class Dropout(Layer):
         if not training:
             self._scale = None
             return x if self.mode == "inverted" else x * x.dtype.type(keep)
-        mask = get_rng().random(self._mask_shape(x.shape)) < keep
+        mask = get_rng().random(self._mask_shape(x.shape), dtype=np.float32) < keep
         scale = mask / keep if self.mode == "inverted" else mask
         self._scale = scale.astype(self.dtype)
         return x * self._scale

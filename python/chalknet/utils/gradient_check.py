@@ -18,6 +18,18 @@ comparison. For each tensor the report gives the relative error
 which is about 1e-9 or smaller for a correct float64 layer; above 1e-6 something is wrong.
 Functions with kinks (relu, max pooling) must be checked at inputs away from the kinks, where
 a step of h cannot cross one.
+
+Example::
+
+    import numpy as np
+    from chalknet.layers import Dense
+    from chalknet.utils import gradient_check
+
+    report = gradient_check(Dense(3, activation="tanh"), np.random.randn(4, 5), verbose=True)
+    # gradient check (passed, tolerance 1e-06):
+    #   bias        relative error 2.1e-11
+    #   ...
+    assert report.passed
 """
 
 from __future__ import annotations
@@ -128,7 +140,7 @@ def gradient_check(target, x, *, training=False, seed=None, step=1e-5, tolerance
     training: passed to ``forward`` (e.g. to check Dropout in training mode).
     seed: when given, ``set_random_seed(seed)`` runs before every forward pass, so random
         layers (Dropout) draw the same mask each time and the function being differentiated is
-        fixed.
+        fixed. (This reseeds chalknet's generator, as ``set_random_seed`` does.)
     step: the finite-difference step h.  tolerance: the pass mark for the report.
     projection_seed: seeds the fixed random array R that turns the output into the scalar
         L = sum(y * R).
@@ -138,6 +150,13 @@ def gradient_check(target, x, *, training=False, seed=None, step=1e-5, tolerance
     """
     target = _as_float64_layer(target)
     x = np.array(x, dtype=np.float64)  # a private copy: perturbed in place below
+    def forward():
+        if seed is not None:
+            set_random_seed(seed)
+        return np.asarray(target.forward(x, training=training), dtype=np.float64)
+
+    forward()  # builds the layers on first use; building draws initial weights from the rng,
+    y = forward()  # so only from the second pass on does a seeded forward draw the same mask
     weights = [np.array(w) for w in target.get_weights()]
     not_float64 = [w.dtype for w in weights if w.dtype != np.float64]
     if not_float64:
@@ -147,13 +166,6 @@ def gradient_check(target, x, *, training=False, seed=None, step=1e-5, tolerance
             f"dtype='float64'"
         )
 
-    def forward():
-        if seed is not None:
-            set_random_seed(seed)
-        return np.asarray(target.forward(x, training=training), dtype=np.float64)
-
-    y = forward()
-    weights = [np.array(w) for w in target.get_weights()]  # a model may build on first forward
     projection = np.random.default_rng(projection_seed).standard_normal(y.shape)
 
     def loss():
