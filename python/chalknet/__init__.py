@@ -10,6 +10,13 @@ from . import activations, initializers, layers, losses, metrics, regularizers
 
 __all__ += ["activations", "initializers", "layers", "losses", "metrics", "regularizers"]
 
+# ----- the engine's training half (branch train) ----------------------------------------------
+from . import callbacks, datasets, models, optimizers, utils
+from .models import Input, Model, Sequential
+
+__all__ += ["Input", "Model", "Sequential", "callbacks", "datasets", "models", "optimizers",
+            "utils"]
+
 # ----- the course: closed-form classics and the chapters (branch course) ----------------------
 from . import classic, course
 

@@ -69,9 +69,13 @@ class CallbackList:
         if hook not in self._HOOKS:
             raise AttributeError(hook)
 
-        def call_all(*args, **kwargs):
+        # Every hook receives a logs dict, as in Keras: (logs) or (epoch/batch, logs).
+        takes_index = "epoch" in hook or "batch" in hook
+
+        def call_all(*args, logs=None):
+            index = args[:1] if takes_index else ()
             for callback in self.callbacks:
-                getattr(callback, hook)(*args, **kwargs)
+                getattr(callback, hook)(*index, {} if logs is None else logs)
         return call_all
 
 

@@ -16,39 +16,20 @@ from __future__ import annotations
 import numpy as np
 
 from .layers.base import Layer, get_layer_class
+from .layers.core import InputLayer
 from .training import Trainer
-
-
-class InputLayer(Layer):
-    """Declares the shape of one sample (batch axis excluded); passes data through unchanged."""
-
-    def __init__(self, shape=None, batch_size=None, dtype="float32", name=None,
-                 input_shape=None, trainable=True):
-        shape = shape if shape is not None else input_shape
-        if shape is None:
-            raise ValueError("Input: give the shape of one sample, e.g. Input(shape=(784,))")
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        if not all(d is None or (isinstance(d, (int, np.integer)) and d > 0) for d in shape):
-            raise ValueError(f"Input: shape must hold positive integers (or None), got {shape}")
-        super().__init__(name=name, dtype=dtype, trainable=trainable, input_shape=shape)
-        self.batch_size = batch_size
-        self.built = True
-
-    def forward(self, x, training=False):
-        return x
-
-    def backward(self, dy):
-        return dy
-
-    def get_config(self):
-        return {"shape": list(self.input_shape), "batch_size": self.batch_size,
-                "dtype": self.dtype.name, "name": self.name}
 
 
 def Input(shape, batch_size=None, dtype="float32", name=None) -> InputLayer:
     """The model's input: ``chalknet.Input(shape=(28, 28, 1))`` as the first entry of a
-    Sequential. ``shape`` excludes the batch axis, as in Keras."""
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name)
+    Sequential. ``shape`` excludes the batch axis, as in Keras. ``batch_size`` is accepted
+    for Keras compatibility and ignored: every model takes any batch size."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    if shape is None or not all(
+            isinstance(d, (int, np.integer)) and d > 0 for d in tuple(shape)):
+        raise ValueError(f"Input: shape must be a tuple of positive integers (one sample, "
+                         f"batch axis excluded), got {shape!r}")
+    return InputLayer(shape=tuple(shape), dtype=dtype, name=name)
 
 
 def _layer_compute_mask(layer, x, mask):
@@ -282,9 +263,13 @@ class Model(Trainer, Layer):
                 "or call the model on a batch of data first"
             )
         print_fn = print_fn or print
-        width = max(line_length or 65, 50)
-        columns = (int(width * 0.45), int(width * 0.33), width - int(width * 0.45)
-                   - int(width * 0.33))
+        names = [f" {layer.name} ({type(layer).__name__})" for layer in self.layers]
+        shapes = [str((None, *shape)) for shape in self._output_shapes]
+        # Keras's proportions (45 % / 33 % / the rest of 65 characters), widened to fit.
+        columns = [max([29, *(len(n) + 2 for n in names)]),
+                   max([26, *(len(s) + 2 for s in shapes)]), 10]
+        width = max(line_length or 0, sum(columns))
+        columns[2] = width - columns[0] - columns[1]
 
         def row(name, shape, params):
             cells = (f" {name}", str(shape), f"{params:>{columns[2] - 1}}")
@@ -330,8 +315,8 @@ class Model(Trainer, Layer):
             model.add(Input(shape=tuple(input_shape)))
         for entry in layer_configs:
             model.add(get_layer_class(entry["class_name"]).from_config(entry["config"]))
-        model.trainable = config.get("trainable", True)
-        # Layers frozen inside a trainable model keep their own flag (restored by from_config).
+        # Set the model's own flag only: each layer's flag was restored from its own config.
+        model._trainable = bool(config.get("trainable", True))
         return model
 
     def save(self, filepath, include_optimizer=True) -> None:
@@ -384,7 +369,6 @@ class Sequential(Model):
             if self.layers or self.input_shape is not None:
                 raise ValueError(f"{self.name}.add: an Input can only be the first entry")
             self.input_shape = layer.input_shape
-            self._input_dtype = layer.dtype
             return
         if self.input_shape is None and not self.layers and layer.input_shape is not None:
             self.input_shape = tuple(layer.input_shape)
@@ -413,4 +397,4 @@ def load_model(filepath, compile=True) -> Model:
     return _load(filepath, compile=compile)
 
 
-__all__ = ["Input", "InputLayer", "Model", "Sequential", "load_model"]
+__all__ = ["Input", "Model", "Sequential", "load_model"]

@@ -237,7 +237,7 @@ def _compile_from_record(model, header, arrays, filepath) -> None:
         model.optimizer.set_state(state, [parameters[i] for i in indices])
 
 
-def load_model(filepath, compile=True):  # noqa: A002  (Keras's argument name)
+def load_model(filepath, compile=True):
     """Recreate a model saved with ``model.save``: same layers, same weights bit for bit,
     compiled with the same optimizer (and its state) when ``compile`` is True."""
     header, arrays = _read(filepath)

@@ -183,6 +183,8 @@ def _check_arrays(name: str, x, y):
     x = np.asarray(x)
     if x.ndim == 0:
         raise ValueError(f"{name}: x must have a batch axis, got a scalar")
+    if len(x) == 0:
+        raise ValueError(f"{name}: x has no samples (shape {x.shape})")
     if y is not None:
         y = np.asarray(y)
         if y.ndim == 0 or len(y) != len(x):
@@ -259,7 +261,16 @@ class Trainer:
     def _train_step(self, x, y) -> dict:
         y_pred = self.forward(x, training=True)
         loss_value = float(self.loss(y, y_pred)) + self._regularization_loss()
-        self._backward_loss(self.loss, y, y_pred)
+        # Nobody reads dL/dx of the first layer in a training step: let it skip that product.
+        first = next(self._leaf_layers(), (None, None))[0]
+        skip = first is not None and getattr(first, "needs_input_gradient", False)
+        if skip:
+            first.needs_input_gradient = False
+        try:
+            self._backward_loss(self.loss, y, y_pred)
+        finally:
+            if skip:
+                first.needs_input_gradient = True
         grads_and_vars = []
         per_layer = {}  # id(layer) -> (data gradients, regularization gradients) by name
         for layer, name in self._trainable_parameters():
@@ -331,8 +342,6 @@ class Trainer:
             y, y_val = y[:split_at], y[split_at:]
         else:
             x_val = y_val = None
-        if len(x) == 0:
-            raise ValueError(f"{self.name}.fit: no training samples")
 
         steps = math.ceil(len(x) / batch_size)
         history = callbacks_module.History()
@@ -341,53 +350,61 @@ class Trainer:
             params={"epochs": epochs, "steps": steps, "verbose": verbose})
         progress = _Progress(verbose, epochs, steps)
         self.stop_training = False
-        interrupted_at = None
+        where = [initial_epoch, 0]  # the batch in progress, for the Ctrl-C message
+        interrupted = False
         with _DeferInterrupt() as interrupt:
             callback_list.on_train_begin()
             try:
                 for epoch in range(initial_epoch, epochs):
-                    order = get_rng().permutation(len(x)) if shuffle else None
-                    callback_list.on_epoch_begin(epoch)
-                    progress.epoch_begin(epoch)
-                    means = _RunningMeans()
-                    for step, index in enumerate(_batches(len(x), batch_size, order)):
-                        callback_list.on_train_batch_begin(step)
-                        x_batch, y_batch = x[index], y[index]
-                        means.add(self._train_step(x_batch, y_batch), len(x_batch))
-                        batch_logs = means.result()
-                        callback_list.on_train_batch_end(step, batch_logs)
-                        progress.batch_end(step, batch_logs)
-                        if interrupt.requested:
-                            interrupted_at = (epoch, step)
-                            break
-                        if self.stop_training:
-                            break
-                    if interrupted_at is not None:
+                    logs = self._fit_epoch(epoch, x, y, batch_size, shuffle, callback_list,
+                                           progress, interrupt, where)
+                    if logs is None:
+                        interrupted = True
                         break
-                    logs = means.result()
                     if x_val is not None:
                         logs.update({f"val_{k}": v for k, v in self._evaluate_arrays(
                             x_val, y_val, batch_size, callback_list).items()})
                     progress.epoch_end(logs)
-                    callback_list.on_epoch_end(epoch, logs)
+                    callback_list.on_epoch_end(epoch, logs=logs)
                     if self.stop_training:
                         break
             except KeyboardInterrupt:
-                # Outside the main thread, Ctrl-C arrives as an exception mid-batch.
-                interrupted_at = ("?", "?")
+                if interrupt.requested:
+                    raise  # a second Ctrl-C while the batch finished: leave at once
+                # Outside the main thread Ctrl-C arrives mid-batch, as an exception.
+                interrupted = True
             finally:
                 progress.close()
-            if interrupted_at is not None:
+            if interrupted:
                 history.interrupted = True
                 self.stop_training = True
-                epoch, step = interrupted_at
-                step_text = step + 1 if isinstance(step, int) else step
-                epoch_text = epoch + 1 if isinstance(epoch, int) else epoch
-                print(f"{self.name}.fit: interrupted (Ctrl-C) in epoch {epoch_text} after batch "
-                      f"{step_text}/{steps}; History holds the {len(history.epoch)} completed "
-                      "epoch(s).", flush=True)
+                print(f"{self.name}.fit: interrupted (Ctrl-C) in epoch {where[0] + 1} at batch "
+                      f"{where[1] + 1}/{steps}; History holds the {len(history.epoch)} "
+                      "completed epoch(s).", flush=True)
             callback_list.on_train_end()
         return history
+
+    def _fit_epoch(self, epoch, x, y, batch_size, shuffle, callback_list, progress, interrupt,
+                   where):
+        """One pass over the training data: the epoch's logs, or None when Ctrl-C stopped it
+        (after the batch in progress). ``where`` tracks the current (epoch, batch)."""
+        order = get_rng().permutation(len(x)) if shuffle else None
+        callback_list.on_epoch_begin(epoch)
+        progress.epoch_begin(epoch)
+        means = _RunningMeans()
+        for step, index in enumerate(_batches(len(x), batch_size, order)):
+            where[:] = [epoch, step]
+            callback_list.on_train_batch_begin(step)
+            x_batch, y_batch = x[index], y[index]
+            means.add(self._train_step(x_batch, y_batch), len(x_batch))
+            batch_logs = means.result()
+            callback_list.on_train_batch_end(step, logs=batch_logs)
+            progress.batch_end(step, batch_logs)
+            if interrupt.requested:
+                return None
+            if self.stop_training:
+                break
+        return means.result()
 
     # ----- evaluate / predict ----------------------------------------------------------------
     def _evaluate_arrays(self, x, y, batch_size, callback_list=None) -> dict:
@@ -400,10 +417,10 @@ class Trainer:
             x_batch = x[index]
             means.add(self._test_step(x_batch, y[index]), len(x_batch))
             if callback_list is not None:
-                callback_list.on_test_batch_end(step, means.result())
+                callback_list.on_test_batch_end(step, logs=means.result())
         logs = means.result()
         if callback_list is not None:
-            callback_list.on_test_end(logs)
+            callback_list.on_test_end(logs=logs)
         return logs
 
     def evaluate(self, x=None, y=None, batch_size=32, verbose=1, return_dict=False,
@@ -445,8 +462,6 @@ class Trainer:
             steps = len(outputs)
             print(f"{steps}/{steps} - {_format_seconds(time.perf_counter() - start)}",
                   flush=True)
-        if not outputs:
-            raise ValueError(f"{self.name}.predict: x has no samples")
         return np.concatenate(outputs, axis=0)
 
     # ----- one batch -------------------------------------------------------------------------
