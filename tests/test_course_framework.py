@@ -68,3 +68,26 @@ def test_example_script_is_a_thin_wrapper(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "gradient_check" in done.stdout
     assert {p.stem for p in EXAMPLES.glob("*.py")} >= set(course.CHAPTERS)
+
+
+def test_handles_tells_the_course_from_the_mnist_demo():
+    assert course.handles(["--list"])
+    assert course.handles(["bias_variance", "--quick"])
+    assert course.handles(["2"])
+    assert not course.handles([])
+    assert not course.handles(["--epochs", "3"])
+    assert not course.handles(["--model", "dense"])
+
+
+MAIN = Path(__file__).resolve().parents[1] / "python" / "chalknet" / "__main__.py"
+
+
+@pytest.mark.skipif("course.main" not in MAIN.read_text(),
+                    reason="python -m chalknet demo does not route to chalknet.course.main yet "
+                           "(__main__.py belongs to the train branch; the integrator wires it)")
+def test_python_m_chalknet_demo_lists_the_chapters():
+    done = subprocess.run([sys.executable, "-m", "chalknet", "demo", "--list"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    for name in course.CHAPTERS:
+        assert name in done.stdout

@@ -39,6 +39,21 @@ def chapter(name_or_number):
                      f"{', '.join(f'{m.NUMBER} {n}' for n, m in CHAPTERS.items())}")
 
 
+def handles(argv) -> bool:
+    """True when the arguments after ``demo`` ask for the course: ``--list``, or a chapter's
+    name or number first. (``python -m chalknet demo`` alone is the MNIST demo.)"""
+    argv = list(argv)
+    if not argv:
+        return False
+    if argv[0] == "--list":
+        return True
+    try:
+        chapter(argv[0])
+    except ValueError:
+        return False
+    return True
+
+
 def chapter_list() -> str:
     """One line per chapter: number, name and title."""
     width = max(len(name) for name in CHAPTERS)
@@ -77,6 +92,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m chalknet demo",
     args = parser.parse_args(argv)
     if args.list or args.chapter is None:
         print(chapter_list())
+        if chapter_name is None and prog == "python -m chalknet demo":
+            print(f"\nRun one: {prog} <name or number> [--out DIR] [--quick]. Without a chapter, "
+                  f"{prog} trains the MNIST convnet.")
         return 0
     try:
         module = chapter(args.chapter)
@@ -90,4 +108,4 @@ def main(argv: list[str] | None = None, prog: str = "python -m chalknet demo",
     return 0
 
 
-__all__ = ["CHAPTERS", "chapter", "chapter_list", "main"]
+__all__ = ["CHAPTERS", "chapter", "chapter_list", "handles", "main"]

@@ -7,8 +7,9 @@ A 2-layer network on the four XOR points, small enough to print every number:
     L  = -mean(y ln p + (1 - y) ln(1 - p))     binary cross-entropy
 
 The chapter computes the forward values and every gradient twice: once by hand with the chain
-rule written out in NumPy, once by chalknet's layers (``model.forward``, ``model.backward``,
-``layer.get_gradients()``), and shows that they agree. Then ``chalknet.utils.gradient_check``
+rule written out in NumPy, once by chalknet's layers, one after the other as the model chains
+them (``layer.forward``, ``loss.gradient``, ``layer.backward``, ``layer.get_gradients()``), and
+shows that they agree. Then ``chalknet.utils.gradient_check``
 compares each layer's backward with finite differences, and catches a deliberately wrong
 backward (one that forgets the activation's derivative).
 
@@ -189,8 +190,8 @@ chalknet's layers give the same numbers: the largest difference over every value
     buggy_report = gradient_check(buggy, x)
     say(NAME, f"""
 A Dense layer whose backward forgets tanh's derivative still returns arrays of the right
-shapes, but gradient_check flags it: worst relative error {buggy_report.max_error:.2f}
-({'passed' if buggy_report.passed else 'FAILED'}).
+shapes, but gradient_check {'passes it: the check is broken' if buggy_report.passed else 'fails it'} \
+(worst relative error {buggy_report.max_error:.2f}).
 Notice: dL/dz2 is just (p - y) / N; every other gradient is a matrix product with the values
 the forward pass kept (x, a1) or the weights (W1, W2), times the local derivative 1 - a1^2.""")
     draw_checks(pictures, {**reports, "buggy hidden layer": buggy_report})
