@@ -188,10 +188,10 @@ chalknet's layers give the same numbers: the largest difference over every value
     buggy(x)
     buggy.set_weights([w1, b1])
     buggy_report = gradient_check(buggy, x)
+    verdict = "passes it: the check is broken" if buggy_report.passed else "fails it"
     say(NAME, f"""
 A Dense layer whose backward forgets tanh's derivative still returns arrays of the right
-shapes, but gradient_check {'passes it: the check is broken' if buggy_report.passed else 'fails it'} \
-(worst relative error {buggy_report.max_error:.2f}).
+shapes, but gradient_check {verdict} (worst relative error {buggy_report.max_error:.2f}).
 Notice: dL/dz2 is just (p - y) / N; every other gradient is a matrix product with the values
 the forward pass kept (x, a1) or the weights (W1, W2), times the local derivative 1 - a1^2.""")
     draw_checks(pictures, {**reports, "buggy hidden layer": buggy_report})
