@@ -61,6 +61,18 @@ def test_pictures_are_skipped_with_a_message_when_plots_are_off(tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", list(course.CHAPTERS))
+def test_every_chapter_runs_without_matplotlib(name, tmp_path, monkeypatch, capsys):
+    # A None entry in sys.modules makes "import matplotlib..." raise ImportError, as when the
+    # plot extra is not installed.
+    for module in ("matplotlib", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, module, None)
+    results = course.CHAPTERS[name].run(tmp_path, quick=True)
+    assert results["pictures"] == []
+    assert "pip install 'chalknet[plot]'" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_example_script_is_a_thin_wrapper(tmp_path):
     script = EXAMPLES / "backprop.py"
     done = subprocess.run([sys.executable, str(script), "--out", str(tmp_path), "--quick"],
