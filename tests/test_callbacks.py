@@ -109,6 +109,14 @@ def test_model_checkpoint_save_best_only(tmp_path):
         np.testing.assert_array_equal(got, saved)
 
 
+def test_model_checkpoint_unknown_field(tmp_path):
+    x, y = data()
+    model = tiny_model()
+    with pytest.raises(ValueError, match="uses 'val_loss', which is not in the logs"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[
+            callbacks.ModelCheckpoint(str(tmp_path / "m-{val_loss:.2f}.chalknet"))])
+
+
 def test_model_checkpoint_every_epoch_weights_only(tmp_path):
     x, y = data()
     model = tiny_model()
@@ -131,6 +139,9 @@ def test_learning_rate_scheduler():
             on_epoch_begin=lambda epoch, logs: seen.append(model.optimizer.learning_rate))])
     assert seen == pytest.approx([0.1, 0.05, 0.1 / 3])
     assert history.history["learning_rate"] == pytest.approx([0.1, 0.05, 0.1 / 3])
+    model.fit(x, y, epochs=2, verbose=0,
+              callbacks=[callbacks.LearningRateScheduler(lambda epoch: 0.5**epoch)])
+    assert model.optimizer.learning_rate == 0.5
 
 
 def test_reduce_lr_on_plateau():

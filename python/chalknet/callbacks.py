@@ -10,6 +10,7 @@ optimizer has one, "learning_rate". A callback stops training with ``model.stop_
 from __future__ import annotations
 
 import csv
+import inspect
 import math
 import os
 import warnings
@@ -206,7 +207,13 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as missing:
+            raise ValueError(
+                f"ModelCheckpoint: filepath {self.filepath!r} uses {missing}, which is not in "
+                f"the logs; available: epoch, {', '.join(sorted(logs))}"
+            ) from None
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
@@ -231,16 +238,28 @@ class ModelCheckpoint(Callback):
 
 class LearningRateScheduler(Callback):
     """Set the optimizer's learning rate at the start of each epoch to
-    ``schedule(epoch, current_learning_rate)`` (epoch counted from 0, as Keras)."""
+    ``schedule(epoch, current_learning_rate)`` (epoch counted from 0, as Keras); a schedule
+    with one parameter is called as ``schedule(epoch)``."""
 
     def __init__(self, schedule, verbose=0):
         super().__init__()
         self.schedule = schedule
         self.verbose = verbose
+        try:
+            parameters = inspect.signature(schedule).parameters.values()
+            positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY,
+                                                              p.POSITIONAL_OR_KEYWORD)]
+            self._takes_learning_rate = len(positional) >= 2 or any(
+                p.kind is p.VAR_POSITIONAL for p in parameters)
+        except (TypeError, ValueError):  # no signature (a builtin): use Keras's form
+            self._takes_learning_rate = True
 
     def on_epoch_begin(self, epoch, logs=None):
         optimizer = self.model.optimizer
-        learning_rate = self.schedule(epoch, optimizer.learning_rate)
+        if self._takes_learning_rate:
+            learning_rate = self.schedule(epoch, optimizer.learning_rate)
+        else:  # the older one-argument form, schedule(epoch)
+            learning_rate = self.schedule(epoch)
         if not isinstance(learning_rate, (int, float, np.floating, np.integer)):
             raise ValueError(
                 f"LearningRateScheduler: the schedule must return a number, got "
