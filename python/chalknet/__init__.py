@@ -16,3 +16,8 @@ from .models import Input, Model, Sequential
 
 __all__ += ["Input", "Model", "Sequential", "callbacks", "datasets", "models", "optimizers",
             "utils"]
+
+# ----- the CNN chapter: what a CNN sees (branch vision) -----------------------------------------
+from . import vision
+
+__all__ += ["vision"]
