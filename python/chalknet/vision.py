@@ -41,7 +41,7 @@ from .models import Input, Sequential
 __all__ = [
     "class_score_gradient", "content_loss", "deep_dream", "feature_extractor", "gram_matrix",
     "layer_index", "maximize_class", "maximize_filter", "plot_feature_maps", "plot_images",
-    "plot_kernels", "style_loss", "style_transfer", "total_variation",
+    "plot_kernels", "style_loss", "style_transfer", "style_transfer_loss", "total_variation",
     "total_variation_gradient",
 ]
 
@@ -393,21 +393,15 @@ def style_loss(features, style_gram):
     return values, gradient.reshape(features.shape)
 
 
-def style_transfer(model, content_image, style_image, *, content_layer, style_layers,
-                   content_weight=1.0, style_weight=1e6, steps=200, learning_rate=0.05,
-                   clip=(0.0, 1.0), x0=None, return_history=False):
-    """An image with the content of ``content_image`` at ``content_layer`` and the style
-    (Gram matrices) of ``style_image`` at each of ``style_layers`` (Gatys et al. 2016):
-    minimise  content_weight * L_content + style_weight * mean_l E_l  over the pixels with
-    Adam (chalknet.optimizers.Adam, the optimizer of the training chapter), clipping the pixels
-    after each step. Starts from the content image unless ``x0`` is given (starting there
-    converges in far fewer steps than from noise).
+def style_transfer_loss(model, content_image, style_image, *, content_layer, style_layers,
+                        content_weight=1.0, style_weight=1e6):
+    """The objective of style transfer as a function ``image -> (loss, dloss/dimage)``:
+    loss = content_weight * L_content(content_layer) + style_weight * mean_l E_l (Gatys et
+    al. 2016, eqs. 1, 4, 5 with equal weights w_l), the targets P (content activations) and A
+    (style Gram matrices) computed once here. ``image`` is one image shaped (1, H, W, C).
 
-    Layers are names, indices or layer objects of ``model`` (see ``feature_extractor``).
-    Returns the image (one, shaped like ``content_image``) and with ``return_history`` the
-    total loss per step."""
-    from .optimizers import Adam
-
+    The gradient flows back through the model's layers once: going down from the deepest
+    chosen layer, each chosen layer adds its own dL/d(activation) to what comes from above."""
     layers = _model_layers(model, "style_transfer")
     content = _as_images(content_image, model, "style_transfer")
     style = _as_images(style_image, model, "style_transfer")
@@ -419,24 +413,46 @@ def style_transfer(model, content_image, style_image, *, content_layer, style_la
     if not style_indices:
         raise ValueError("vision.style_transfer: style_layers is empty")
     content_index = layer_index(model, content_layer)
-    targets_content = _forward_to(layers, content, [content_index])[0]
-    targets_gram = [gram_matrix(f) for f in _forward_to(layers, style, style_indices)]
+    content_target = _forward_to(layers, content, [content_index])[0]
+    style_grams = [gram_matrix(features) for features in _forward_to(layers, style,
+                                                                     style_indices)]
+    style_layer_weight = style_weight / len(style_indices)
 
     def loss_and_gradient(image):
-        indices = [content_index, *style_indices]
-        outputs = _forward_to(layers, image, indices)
-        value, d_content = content_loss(outputs[0], targets_content)
-        total = content_weight * value
+        outputs = _forward_to(layers, image, [content_index, *style_indices])
+        value, d_content = content_loss(outputs[0], content_target)
+        total = content_weight * value[0]
         gradients = {content_index: content_weight * d_content}
-        for index, features, gram in zip(style_indices, outputs[1:], targets_gram, strict=True):
+        for index, features, gram in zip(style_indices, outputs[1:], style_grams, strict=True):
             value, d_style = style_loss(features, gram)
-            weight = style_weight / len(style_indices)
-            total = total + weight * value
-            d_style = weight * d_style
+            total += style_layer_weight * value[0]
+            d_style = style_layer_weight * d_style
             gradients[index] = gradients[index] + d_style if index in gradients else d_style
-        return float(total[0]), _backward_from(layers, gradients)
+        return float(total), _backward_from(layers, gradients)
 
-    image = content.copy() if x0 is None else _as_images(x0, model, "style_transfer").copy()
+    return loss_and_gradient
+
+
+def style_transfer(model, content_image, style_image, *, content_layer, style_layers,
+                   content_weight=1.0, style_weight=1e6, steps=200, learning_rate=0.05,
+                   clip=(0.0, 1.0), x0=None, return_history=False):
+    """An image with the content of ``content_image`` at ``content_layer`` and the style
+    (Gram matrices) of ``style_image`` at each of ``style_layers`` (Gatys et al. 2016):
+    minimise  content_weight * L_content + style_weight * mean_l E_l  (see
+    ``style_transfer_loss``) over the pixels with Adam (chalknet.optimizers.Adam, the
+    optimizer of the training chapter), clipping the pixels after each step. Starts from the
+    content image unless ``x0`` is given (far fewer steps than starting from noise).
+
+    Layers are names, indices or layer objects of ``model`` (see ``feature_extractor``).
+    Returns the image (shaped like ``content_image``) and with ``return_history`` the total
+    loss before each step and after the last."""
+    from .optimizers import Adam
+
+    loss_and_gradient = style_transfer_loss(
+        model, content_image, style_image, content_layer=content_layer,
+        style_layers=style_layers, content_weight=content_weight, style_weight=style_weight)
+    start = content_image if x0 is None else x0
+    image = _as_images(start, model, "style_transfer").copy()
     optimizer = Adam(learning_rate=learning_rate)
     history = []
     for _ in range(steps):
