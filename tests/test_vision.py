@@ -301,9 +301,7 @@ def test_errors_name_what_was_expected():
 # ----- pictures ------------------------------------------------------------------------------
 def test_pictures_are_written(tmp_path):
     pytest.importorskip("matplotlib", reason="pictures need the optional matplotlib")
-    import matplotlib
 
-    matplotlib.use("Agg")
     model = tiny_convnet()
     x = images(count=1)
     vision.plot_kernels(model, path=tmp_path / "kernels.png")
@@ -319,7 +317,7 @@ def test_pictures_are_written(tmp_path):
 
 
 def test_pictures_without_matplotlib_say_how_to_install_it(monkeypatch):
-    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install 'chalknet\[plot\]'"):
         vision.plot_images(images(count=1))
 
