@@ -322,25 +322,22 @@ def test_pictures_without_matplotlib_say_how_to_install_it(monkeypatch):
         vision.plot_images(images(count=1))
 
 
-# ----- a trained convnet ----------------------------------------------------------------------
-def test_a_small_convnet_learns_the_digits_and_each_class_image_wins_its_class():
-    """conv8-pool-conv16-pool-dense10 on 4,000 bundled digits, 3 epochs (about 10 s on one
-    thread): >= 90 % on the 2,000 test digits (seed 0 gives 92.1 %). Then the image grown
-    for each class by activation maximisation is classified as that class. (The chapter's
-    Keras convnet and its >= 97.5 % are checked by examples/cnn_mnist.py.)"""
-    chalknet.utils.set_random_seed(0)
-    (x_train, y_train), (x_test, y_test) = chalknet.datasets.mnist_mini.load_data()
-    x_train = (x_train[:4000].astype("float32") / 255)[..., None]
-    x_test = (x_test.astype("float32") / 255)[..., None]
-    model = chalknet.Sequential([
-        chalknet.Input(shape=(28, 28, 1)),
-        layers.Conv2D(8, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(2),
-        layers.Flatten(), layers.Dense(10, activation="softmax"),
-    ])
-    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
-    model.fit(x_train, y_train[:4000], batch_size=32, epochs=3, verbose=0)
-    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
-    assert accuracy >= 0.90
-    drawn = vision.maximize_class(model, list(range(10)), steps=60)
-    assert list(model.predict(drawn).argmax(axis=1)) == list(range(10))
+# ----- the chapter: a trained convnet ---------------------------------------------------------
+def test_the_chapter_in_quick_mode_trains_and_writes_its_pictures(tmp_path, capsys):
+    """One epoch of the Keras convnet on the 8,000 digits (about 10 s on one thread), then
+    every picture. Seed 0 reaches 91.5 % after that epoch; the claim checked is >= 90 %. The 97.5 %
+    after 5 epochs is checked by examples/cnn_mnist.py (exit status 1 when missed)."""
+    pytest.importorskip("matplotlib", reason="the chapter's pictures need matplotlib")
+    from chalknet.course import cnn
+
+    results = cnn.run(tmp_path, quick=True)
+    assert results["epochs"] == 1 and results["test_accuracy"] >= 0.90
+    assert results["class_image_predictions"] == list(range(10))
+    before, after = results["dream_activation"]
+    assert after > before
+    first, last = results["style_loss"]
+    assert last < first
+    for name in ("kernels", "feature_maps", "class_maximization", "filter_maximization",
+                 "deep_dream", "style_transfer"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "test accuracy" in capsys.readouterr().out
