@@ -140,7 +140,7 @@ def test_maximize_filter_raises_the_filter_mean_activation():
     start = images(count=3)
     filters = [0, 1, 2]
     result, history = vision.maximize_filter(model, "conv", filters, steps=20, x0=start,
-                                             tv=0.0, return_history=True)
+                                             tv=0.0, preactivation=False, return_history=True)
 
     def filter_means(inputs):
         activation = manual_forward(model, inputs, 0)
@@ -148,6 +148,25 @@ def test_maximize_filter_raises_the_filter_mean_activation():
 
     assert np.all(filter_means(result) > filter_means(start))
     np.testing.assert_allclose(history[0], filter_means(start), rtol=1e-10)
+
+
+def test_maximize_one_unit_changes_only_its_receptive_field():
+    model = tiny_convnet()
+    result, history = vision.maximize_filter(model, "conv", [0, 2], position=(2, 3), steps=15,
+                                             tv=0.0, return_history=True)
+    # start from the default grey image of seed 0 again, to compare pixel by pixel
+    grey = vision.maximize_filter(model, "conv", [0, 2], position=(2, 3), steps=0, tv=0.0)
+    changed = np.any(result != grey, axis=(0, 3))
+    receptive_field = np.zeros((8, 8), bool)
+    receptive_field[2:5, 3:6] = True  # a 3x3 valid convolution's output (2, 3)
+    assert not np.any(changed & ~receptive_field) and np.any(changed)
+    # the pre-activation z rose, and the unit is on: relu(z) > 0
+    assert np.all(history[-1] > history[0])
+    assert np.all(manual_forward(model, result, 0)[[0, 1], 2, 3, [0, 2]] > 0)
+    with pytest.raises(ValueError, match=r"position \(6, 0\) is not in the feature maps"):
+        vision.maximize_filter(model, "conv", 0, position=(6, 0), steps=1)
+    with pytest.raises(ValueError, match="position must be"):
+        vision.maximize_filter(model, "flatten", 0, position="center", steps=1)
 
 
 # ----- DeepDream ----------------------------------------------------------------------------------

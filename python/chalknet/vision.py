@@ -187,17 +187,24 @@ def _class_indices(class_index, count: int, classes: int) -> np.ndarray:
     return indices
 
 
-def _filter_gradient(extractor, x, filter_index):
-    """Mean activation of channel f over the positions of each image, and its gradient."""
+def _filter_gradient(extractor, x, filter_index, position=None):
+    """Each image's filter activation, averaged over the positions (``position`` None) or at
+    one position (row, column) only, and its gradient with respect to the images."""
     activation = extractor.forward(x, training=False)
     filters = activation.shape[-1]
     indices = _class_indices(filter_index, len(x), filters)
     rows = np.arange(len(x))
-    positions = int(np.prod(activation.shape[1:-1]))
-    values = activation.reshape(len(x), -1, filters)[rows, :, indices].mean(axis=1)
-    seed = np.zeros_like(activation).reshape(len(x), -1, filters)
-    seed[rows, :, indices] = 1.0 / positions  # d mean / d a_{i,p,f}
-    return values, extractor.backward(seed.reshape(activation.shape))
+    seed = np.zeros_like(activation)
+    if position is None:
+        positions = int(np.prod(activation.shape[1:-1]))
+        flat = activation.reshape(len(x), -1, filters)
+        values = flat[rows, :, indices].mean(axis=1)
+        seed.reshape(len(x), -1, filters)[rows, :, indices] = 1.0 / positions  # d mean / d a
+    else:
+        row, column = position
+        values = activation[rows, row, column, indices]
+        seed[rows, row, column, indices] = 1.0
+    return values, extractor.backward(seed)
 
 
 # ----- regularisers ---------------------------------------------------------------------------
@@ -320,17 +327,40 @@ def _output_units(model) -> int:
     return int(model.output_shape[-1])
 
 
-def maximize_filter(model, layer, filter_index, *, steps=100, step_size=0.02, l2=0.0, tv=0.5,
-                    clip=(0.0, 1.0), jitter=0, x0=None, seed=0, return_history=False):
+def maximize_filter(model, layer, filter_index, *, position=None, preactivation=True,
+                    steps=100, step_size=0.02, l2=0.0, tv=0.5, clip=(0.0, 1.0), jitter=0,
+                    x0=None, seed=0, return_history=False):
     """Images that excite filter ``filter_index`` (one or a list) of ``layer`` the most: the
-    same ascent as ``maximize_class`` on the filter's mean activation over the positions."""
-    extractor = feature_extractor(model, layer)
+    same ascent as ``maximize_class`` on the filter's mean activation over the positions, or,
+    with ``position`` = (row, column) or "center", on one unit (Erhan et al. 2009): only the
+    pixels in that unit's receptive field can change, so the picture is the filter's pattern
+    at its own scale instead of a texture tiling the image.
+
+    preactivation: climb the filter's response z before its activation (when the layer has
+    one). For a ReLU the maximum is the same, but z has a gradient where the unit is off,
+    whereas relu(z) = 0 gives none, and such a unit's picture would stay the starting
+    grey (Lucid's visualisations optimise pre-ReLU values for the same reason)."""
+    has_activation = getattr(model.layers[layer_index(model, layer)], "activation", None)
+    extractor = feature_extractor(model, layer,
+                                  preactivation=preactivation and has_activation is not None)
     count = len(np.atleast_1d(filter_index))
     filters = np.atleast_1d(filter_index)
-    _class_indices(filters, count, int(extractor.output_shape[-1]))
+    output_shape = extractor.output_shape
+    _class_indices(filters, count, int(output_shape[-1]))
+    if isinstance(position, str):
+        if position != "center" or len(output_shape) != 4:
+            raise ValueError(f"vision.maximize_filter: position must be (row, column) or "
+                             f"'center' for feature maps, got {position!r} for outputs "
+                             f"{output_shape}")
+        position = (output_shape[1] // 2, output_shape[2] // 2)
+    if position is not None and not (
+            len(output_shape) == 4 and len(position) == 2
+            and all(0 <= p < n for p, n in zip(position, output_shape[1:3], strict=True))):
+        raise ValueError(f"vision.maximize_filter: position {position} is not in the "
+                         f"feature maps of shape {output_shape}")
     x, rng = _start_images(model, count, x0, seed, "maximize_filter")
-    x, history = _ascend(lambda images: _filter_gradient(extractor, images, filters), x,
-                         steps=steps, step_size=step_size, l2=l2, tv=tv, clip=clip,
+    x, history = _ascend(lambda images: _filter_gradient(extractor, images, filters, position),
+                         x, steps=steps, step_size=step_size, l2=l2, tv=tv, clip=clip,
                          jitter=jitter, rng=rng)
     return (x, history) if return_history else x
 
@@ -604,7 +634,7 @@ def cnn_chapter(output_dir, quick=False, *, epochs=5, seed=0, verbose=2) -> dict
     """The CNN chapter: train ``mnist_convnet`` on the 8,000 bundled MNIST digits (Adam,
     batch 128, ``epochs``; ``quick``: 1 epoch and shorter ascents), test it on the 2,000 others,
     then write into ``output_dir``: first-layer kernels, feature maps of a test digit, one
-    image per class by activation maximisation, the patterns of 16 second-layer filters,
+    image per class by activation maximisation, the patterns of 16 second-layer units,
     DeepDream on four test digits, and a style transfer (a digit in the style of stripes).
     Prints what to notice; returns the numbers (accuracy, epoch seconds, the class each
     maximisation image is predicted as, objective before/after for dream and style)."""
@@ -644,7 +674,10 @@ def _chapter_pictures(model, x_test, folder, quick) -> dict:
     winners = [int(k) for k in predicted.argmax(axis=1)]
     print(f"[cnn] images grown by gradient ascent on each class score are classified as "
           f"{winners} (confidence {predicted.max(axis=1).min():.2f} or more)")
-    filters = maximize_filter(model, "conv2d_1", list(range(16)), steps=steps // 2, tv=0.5)
+    # One unit at the centre of conv2d_1 sees input rows and columns 10..17 (3x3 conv, 2x2
+    # pool, 3x3 conv): only those pixels can change, so the pictures show the crop 8..19.
+    filters = maximize_filter(model, "conv2d_1", list(range(16)), position="center",
+                              steps=steps // 2, tv=0.1)[:, 8:20, 8:20]
     digits = x_test[:4]
     dreams = deep_dream(model, digits, "conv2d_1", steps=10 if quick else 25)
     norm_before = float(np.mean(feature_extractor(model, "conv2d_1").predict(digits) ** 2))
@@ -665,7 +698,8 @@ def _chapter_pictures(model, x_test, folder, quick) -> dict:
                     suptitle="What maximises each class score (pre-softmax)")
         plot_images(filters, [f"filter {k}" for k in range(16)], columns=8, scale=1.3,
                     path=folder / "filter_maximization.png",
-                    suptitle="What excites conv2d_1's first 16 filters")
+                    suptitle="What excites the centre unit of conv2d_1's first 16 filters "
+                             "(its 12x12 surroundings)")
         plot_images([*digits, *dreams], [*["digit"] * 4, *["dream"] * 4], columns=4,
                     path=folder / "deep_dream.png", suptitle="DeepDream on conv2d_1")
         plot_images([x_test[3], style, styled], ["content", "style", "result"], scale=2.2,
