@@ -472,7 +472,7 @@ def style_transfer_loss(model, content_image, style_image, *, content_layer, sty
 
 
 def style_transfer(model, content_image, style_image, *, content_layer, style_layers,
-                   content_weight=1.0, style_weight=1e6, steps=200, learning_rate=0.05,
+                   content_weight=1.0, style_weight=1e6, steps=300, learning_rate=0.02,
                    clip=(0.0, 1.0), x0=None, return_history=False):
     """An image with the content of ``content_image`` at ``content_layer`` and the style
     (Gram matrices) of ``style_image`` at each of ``style_layers`` (Gatys et al. 2016):
@@ -687,7 +687,7 @@ def _chapter_pictures(model, x_test, folder, quick) -> dict:
     style = diagonal_stripes()
     styled, losses = style_transfer(model, x_test[3], style, content_layer="conv2d_1",
                                     style_layers=["conv2d", "conv2d_1"],
-                                    steps=60 if quick else 200, return_history=True)
+                                    steps=60 if quick else 300, return_history=True)
     print(f"[cnn] style transfer: loss {losses[0]:.1f} -> {losses[-1]:.1f}; the digit keeps "
           f"its shape (content, conv2d_1) and takes the stripes' texture (Gram matrices)")
     try:
