@@ -320,6 +320,8 @@ def test_ctrl_c_stops_after_current_batch_and_returns_history(capsys):
     model = small_classifier()
     model.compile("adam", "sparse_categorical_crossentropy")
 
+    handler_before = signal.getsignal(signal.SIGINT)
+
     def interrupt(batch, logs):
         if model.optimizer.iterations == 7:  # epoch 2 (index 1), batch 2 (index 1)
             signal.raise_signal(signal.SIGINT)
@@ -330,9 +332,38 @@ def test_ctrl_c_stops_after_current_batch_and_returns_history(capsys):
     assert history.epoch == [0] and len(history.history["loss"]) == 1
     assert model.optimizer.iterations == 7  # the interrupted batch completed, no more
     assert "interrupted (Ctrl-C) in epoch 2 at batch 2/5" in capsys.readouterr().out
-    # The handler is restored: Ctrl-C outside fit raises as usual.
-    with pytest.raises(KeyboardInterrupt):
+    # The handler in place before fit is back.
+    assert signal.getsignal(signal.SIGINT) is handler_before
+
+
+def test_keyboard_interrupt_exception_mid_batch_is_handled(capsys):
+    # Outside the main thread Ctrl-C arrives as an exception; fit stops the same way.
+    x, y = blobs(n=40)
+    model = small_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy")
+
+    def raise_interrupt(batch, logs):
+        if model.optimizer.iterations == 3:
+            raise KeyboardInterrupt
+
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[
+        callbacks.LambdaCallback(on_train_batch_begin=raise_interrupt)])
+    assert history.interrupted and history.epoch == [] and model.optimizer.iterations == 3
+    assert "in epoch 1 at batch 4/5" in capsys.readouterr().out
+
+
+def test_second_ctrl_c_leaves_at_once():
+    x, y = blobs(n=40)
+    model = small_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy")
+
+    def press_twice(batch, logs):
         signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
+            callbacks.LambdaCallback(on_train_batch_end=press_twice)])
 
 
 # ----- structure and errors ----------------------------------------------------------------------
@@ -417,7 +448,7 @@ class _UsesMask(layers.Layer):
 
     def forward(self, x, training=False, mask=None):
         self.received = mask
-        return np.asarray(x) * (1.0 if mask is None else mask[:, None])
+        return np.asarray(x) * (1.0 if mask is None else mask[..., None])
 
     def backward(self, dy):
         return dy
@@ -444,3 +475,81 @@ def test_tqdm_bar_when_interactive(monkeypatch, capsys):
     text = out.out + out.err
     assert "Epoch 1/2" in text and "Epoch 2/2" in text and "5/5" in text
     assert "loss: " in text and len(history.epoch) == 2
+
+
+def test_input_shapes():
+    assert chalknet.Input(shape=(28, 28, 1)).input_shape == (28, 28, 1)
+    assert chalknet.Input(shape=784).input_shape == (784,)
+    assert chalknet.Input(shape=(None, 8)).input_shape == (None, 8)  # variable-length sequences
+    with pytest.raises(ValueError, match="positive integers or None"):
+        chalknet.Input(shape=(0,))
+    model = chalknet.Sequential([chalknet.Input(shape=(3,))])
+    assert model.layers == []  # as Keras 3, the Input is not a layer of the model
+    with pytest.raises(ValueError, match="an Input can only be the first entry"):
+        model.add(chalknet.Input(shape=(3,)))
+
+
+def test_weights_properties_and_get_layer():
+    model = small_classifier()
+    model.layers[0].trainable = False
+    assert model.weights[0] is model.layers[0].kernel  # the arrays themselves
+    assert [w.shape for w in model.trainable_weights] == [(8, 3), (3,)]
+    assert [w.shape for w in model.non_trainable_weights] == [(4, 8), (8,)]
+    assert model.get_layer(index=1) is model.layers[1]
+    assert model.get_layer(model.layers[0].name) is model.layers[0]
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.get_layer("nope")
+
+
+def test_initial_epoch_resumes_the_count():
+    x, y = blobs(n=16)
+    model = small_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    seen = []
+    history = model.fit(x, y, epochs=5, initial_epoch=3, verbose=0, callbacks=[
+        callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(epoch))])
+    assert seen == [3, 4] and history.epoch == [3, 4] and len(history.history["loss"]) == 2
+
+
+class _MaskSteps(layers.Layer):
+    """Test-only layer for (batch, time, features): masks the steps whose first feature is 0."""
+
+    def forward(self, x, training=False):
+        return np.asarray(x)
+
+    def backward(self, dy):
+        return dy
+
+    def compute_mask(self, x, mask=None):
+        return np.asarray(x)[:, :, 0] != 0
+
+
+def test_masked_steps_are_left_out_of_loss_and_gradient():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 2))
+    x[0, 2, 0] = x[1, 0, 0] = x[3, 1, 0] = 0.0  # three masked steps
+    y = rng.standard_normal((4, 3, 1))
+    y[0, 2] = y[1, 0] = y[3, 1] = 1e6  # targets that must not matter
+    set_random_seed(0)
+    masked = chalknet.Sequential([_MaskSteps(input_shape=(3, 2)),
+                                  layers.Dense(1, dtype="float64")])
+    set_random_seed(0)
+    rows = chalknet.Sequential([layers.Dense(1, input_shape=(2,), dtype="float64")])
+    for model in (masked, rows):
+        model.compile(optimizers.SGD(0.1), "mse")
+    keep = x[:, :, 0] != 0
+    loss_masked = masked.train_on_batch(x, y)
+    loss_rows = rows.train_on_batch(x[keep], y[keep])  # the 9 real steps as plain samples
+    assert loss_masked == pytest.approx(loss_rows, rel=1e-12)
+    for a, b in zip(masked.get_weights(), rows.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_mask_passes_through_a_nested_model():
+    x = np.ones((2, 3, 2))
+    x[1, 0, 0] = 0.0
+    user = _UsesMask()
+    inner = chalknet.Sequential([_MaskSteps(input_shape=(3, 2))])
+    outer = chalknet.Sequential([inner, user])
+    outer.forward(x)
+    np.testing.assert_array_equal(user.received, x[:, :, 0] != 0)

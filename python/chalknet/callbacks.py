@@ -207,7 +207,13 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as missing:
+            raise ValueError(
+                f"ModelCheckpoint: filepath {self.filepath!r} uses {missing}, which is not in "
+                f"the logs; available: epoch, {', '.join(sorted(logs))}"
+            ) from None
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
@@ -354,6 +360,7 @@ class CSVLogger(Callback):
         self.keys = None
         self._file = None
         self._writer = None
+        self._has_header = False  # appending to a file that already has its header
 
     def on_train_begin(self, logs=None):
         has_header = self.append and os.path.exists(self.filename) and \

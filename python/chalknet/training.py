@@ -62,7 +62,8 @@ class _Progress:
     verbose=0: nothing.
     """
 
-    def __init__(self, verbose: int, epochs: int, steps: int):
+    def __init__(self, verbose, epochs: int, steps: int):
+        verbose = 1 if verbose == "auto" else int(verbose)  # Keras's "auto" is 1 here
         self.verbose, self.epochs, self.steps = verbose, epochs, steps
         self.live = verbose == 1 and _interactive_stdout()
         self.bar = None
@@ -74,6 +75,7 @@ class _Progress:
             except ImportError:
                 self._tqdm = None
         self._last_draw = 0.0
+        self._width = 0  # length of the line last drawn in place (to blank it out)
 
     def epoch_begin(self, epoch: int) -> None:
         self.start = time.perf_counter()
@@ -103,7 +105,7 @@ class _Progress:
         bar = "=" * max(done - 1, 0) + (">" if done < width else "=") + "." * (width - done)
         line = f"{step + 1}/{self.steps} [{bar}] - ETA: {_format_seconds(eta)} - " \
                f"{_format_logs(logs)}"
-        sys.stdout.write("\r" + line.ljust(getattr(self, "_width", 0)))
+        sys.stdout.write("\r" + line.ljust(self._width))
         self._width = len(line)
         sys.stdout.flush()
 
@@ -120,7 +122,7 @@ class _Progress:
         line = f"{self.steps}/{self.steps} - {_format_seconds(elapsed)} - {per_step:.0f}ms/step" \
                f" - {_format_logs(logs)}"
         if self.live:
-            sys.stdout.write("\r" + line.ljust(getattr(self, "_width", 0)) + "\n")
+            sys.stdout.write("\r" + line.ljust(self._width) + "\n")
             self._width = 0
         else:
             sys.stdout.write(line + "\n")
@@ -130,7 +132,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        elif self.live and getattr(self, "_width", 0):
+        elif self.live and self._width:
             sys.stdout.write("\n")
             self._width = 0
 
@@ -252,15 +254,17 @@ class Trainer:
         return float(sum(layer.regularization_loss() for layer, _ in self._leaf_layers()
                          if hasattr(layer, "regularization_loss")))
 
-    def _batch_logs(self, loss_value: float, y, y_pred) -> dict:
-        logs = {"loss": loss_value}
+    def _loss_and_logs(self, y, y_pred) -> dict:
+        """The batch's loss (with regularization) and metrics, over unmasked steps only."""
+        y_kept_true, y_kept, _ = self._masked_targets(y, y_pred)
+        logs = {"loss": float(self.loss(y_kept_true, y_kept)) + self._regularization_loss()}
         for metric in self.compiled_metrics:
-            logs[metric.name] = float(metric(y, y_pred))
+            logs[metric.name] = float(metric(y_kept_true, y_kept))
         return logs
 
     def _train_step(self, x, y) -> dict:
         y_pred = self.forward(x, training=True)
-        loss_value = float(self.loss(y, y_pred)) + self._regularization_loss()
+        logs = self._loss_and_logs(y, y_pred)
         # Nobody reads dL/dx of the first layer in a training step: let it skip that product.
         first = next(self._leaf_layers(), (None, None))[0]
         skip = first is not None and getattr(first, "needs_input_gradient", False)
@@ -271,7 +275,15 @@ class Trainer:
         finally:
             if skip:
                 first.needs_input_gradient = True
-        grads_and_vars = []
+        grads_and_vars = self._gradients_and_parameters()
+        if grads_and_vars:
+            self.optimizer.apply_gradients(grads_and_vars)
+        return logs
+
+    def _gradients_and_parameters(self) -> list:
+        """(data gradient + regularization gradient, parameter) for every trainable parameter,
+        read from the layers after ``backward``."""
+        pairs = []
         per_layer = {}  # id(layer) -> (data gradients, regularization gradients) by name
         for layer, name in self._trainable_parameters():
             if id(layer) not in per_layer:
@@ -283,15 +295,11 @@ class Trainer:
             gradient = gradients[name]
             if name in regularization:
                 gradient = gradient + regularization[name]
-            grads_and_vars.append((gradient, getattr(layer, name)))
-        if grads_and_vars:
-            self.optimizer.apply_gradients(grads_and_vars)
-        return self._batch_logs(loss_value, y, y_pred)
+            pairs.append((gradient, getattr(layer, name)))
+        return pairs
 
     def _test_step(self, x, y) -> dict:
-        y_pred = self.forward(x, training=False)
-        loss_value = float(self.loss(y, y_pred)) + self._regularization_loss()
-        return self._batch_logs(loss_value, y, y_pred)
+        return self._loss_and_logs(y, self.forward(x, training=False))
 
     # ----- fit -------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None,
@@ -305,7 +313,7 @@ class Trainer:
         shuffle: shuffle the training samples before each epoch (chalknet's random
             generator, so ``set_random_seed`` makes the order repeatable).
         initial_epoch: the epoch to start counting from (to resume a run).
-        verbose: 0 silent, 1 a progress bar (one line per epoch when stdout is not a
+        verbose: 0 silent, 1 (or "auto") a progress bar (one line per epoch when stdout is not a
             terminal), 2 one line per epoch.
 
         Ctrl-C (KeyboardInterrupt) stops training after the current batch: the model keeps
@@ -446,7 +454,10 @@ class Trainer:
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=32, verbose=0, callbacks=None) -> np.ndarray:
-        """The model's outputs for ``x``, computed in batches in inference mode."""
+        """The model's outputs for ``x``, computed in batches in inference mode.
+
+        ``verbose`` defaults to 0 (Keras prints a line for every call; lessons call predict
+        often)."""
         x, _ = _check_arrays(f"{self.name}.predict", x, None)
         batch_size = int(batch_size or 32)
         callback_list = callbacks_module.CallbackList(callbacks, model=self)
