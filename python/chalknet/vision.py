@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 
-
 # ----- reaching into a model: layer lookup, sub-models, forward to several layers ------------
 def layer_index(model, layer) -> int:
     """Position of ``layer`` in ``model.layers``: a name, an index (negative counts from the
@@ -366,7 +365,8 @@ def maximize_filter(model, layer, filter_index, *, position=None, preactivation=
 
 
 def _dream_gradient(extractor, x):
-    """Objective 1/2 mean(a^2) per image at the chosen layer, gradient a / |a| (per image)."""
+    """Objective 1/2 mean(a^2) per image at the chosen layer; its gradient with respect to
+    the activation is a / (number of activations per image)."""
     activation = extractor.forward(x, training=False)
     size = activation[0].size
     values = 0.5 * (activation.reshape(len(x), -1) ** 2).mean(axis=1)
