@@ -667,6 +667,9 @@ def cnn_chapter(output_dir, quick=False, *, epochs=5, seed=0, verbose=2) -> dict
 
 
 def _chapter_pictures(model, x_test, folder, quick) -> dict:
+    # The layers as objects: their names (conv2d, conv2d_1 in a fresh session) depend on how
+    # many layers were made before.
+    first, second = model.layers[0], model.layers[2]
     steps = 40 if quick else 150
     classes = list(range(10))
     drawn = maximize_class(model, classes, steps=steps, tv=0.5)
@@ -674,34 +677,36 @@ def _chapter_pictures(model, x_test, folder, quick) -> dict:
     winners = [int(k) for k in predicted.argmax(axis=1)]
     print(f"[cnn] images grown by gradient ascent on each class score are classified as "
           f"{winners} (confidence {predicted.max(axis=1).min():.2f} or more)")
-    # One unit at the centre of conv2d_1 sees input rows and columns 10..17 (3x3 conv, 2x2
-    # pool, 3x3 conv): only those pixels can change, so the pictures show the crop 8..19.
-    filters = maximize_filter(model, "conv2d_1", list(range(16)), position="center",
+    # One unit at the centre of the second conv layer sees input rows and columns 10..17
+    # (3x3 conv, 2x2 pool, 3x3 conv): only those pixels can change; the pictures show 8..19.
+    filters = maximize_filter(model, second, list(range(16)), position="center",
                               steps=steps // 2, tv=0.1)[:, 8:20, 8:20]
     digits = x_test[:4]
-    dreams = deep_dream(model, digits, "conv2d_1", steps=10 if quick else 25)
-    norm_before = float(np.mean(feature_extractor(model, "conv2d_1").predict(digits) ** 2))
-    norm_after = float(np.mean(feature_extractor(model, "conv2d_1").predict(dreams) ** 2))
-    print(f"[cnn] DeepDream on conv2d_1 raised its mean squared activation from "
+    dreams = deep_dream(model, digits, second, steps=10 if quick else 25)
+    second_output = feature_extractor(model, second)
+    norm_before = float(np.mean(second_output.predict(digits) ** 2))
+    norm_after = float(np.mean(second_output.predict(dreams) ** 2))
+    print(f"[cnn] DeepDream on {second.name} raised its mean squared activation from "
           f"{norm_before:.3f} to {norm_after:.3f}: the strokes it half-sees grow")
     style = diagonal_stripes()
-    styled, losses = style_transfer(model, x_test[3], style, content_layer="conv2d_1",
-                                    style_layers=["conv2d", "conv2d_1"],
+    styled, losses = style_transfer(model, x_test[3], style, content_layer=second,
+                                    style_layers=[first, second],
                                     steps=60 if quick else 300, return_history=True)
     print(f"[cnn] style transfer: loss {losses[0]:.1f} -> {losses[-1]:.1f}; the digit keeps "
-          f"its shape (content, conv2d_1) and takes the stripes' texture (Gram matrices)")
+          f"its shape (content: {second.name}) and takes the stripes' texture (Gram "
+          f"matrices of {first.name} and {second.name})")
     try:
         plot_kernels(model, path=folder / "kernels.png")
-        plot_feature_maps(model, x_test[0], "conv2d", path=folder / "feature_maps.png")
+        plot_feature_maps(model, x_test[0], first, path=folder / "feature_maps.png")
         plot_images(drawn, [f"class {k}" for k in classes], columns=5,
                     path=folder / "class_maximization.png",
                     suptitle="What maximises each class score (pre-softmax)")
         plot_images(filters, [f"filter {k}" for k in range(16)], columns=8, scale=1.3,
                     path=folder / "filter_maximization.png",
-                    suptitle="What excites the centre unit of conv2d_1's first 16 filters "
-                             "(its 12x12 surroundings)")
+                    suptitle=f"What excites the centre unit of {second.name}'s first 16 "
+                             f"filters (its 12x12 surroundings)")
         plot_images([*digits, *dreams], [*["digit"] * 4, *["dream"] * 4], columns=4,
-                    path=folder / "deep_dream.png", suptitle="DeepDream on conv2d_1")
+                    path=folder / "deep_dream.png", suptitle=f"DeepDream on {second.name}")
         plot_images([x_test[3], style, styled], ["content", "style", "result"], scale=2.2,
                     path=folder / "style_transfer.png", suptitle="Style transfer")
         print(f"[cnn] pictures written to {folder}")
