@@ -7,7 +7,7 @@ transfer).
     python examples/cnn_mnist.py --threads 1    # on a busy machine one thread can be faster
 
 Expected: >= 97.5 % test accuracy on the 2,000 held-out digits after 5 epochs (seed 0:
-97.6 %); the script exits with status 1 when a full run falls short.
+97.65 %); the script exits with status 1 when a full run falls short.
 """
 
 from __future__ import annotations
