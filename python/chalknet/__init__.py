@@ -21,3 +21,7 @@ __all__ += ["Input", "Model", "Sequential", "callbacks", "datasets", "models", "
 from . import classic, course
 
 __all__ += ["classic", "course"]
+# ----- the CNN chapter: what a CNN sees (branch vision) -----------------------------------------
+from . import vision
+
+__all__ += ["vision"]
