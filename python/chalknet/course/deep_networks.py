@@ -87,7 +87,7 @@ def vanishing_gradient(x, y, x_val, y_val, depth, width, epochs, seed):
     for activation, initializer in setups.items():
         model = deep_network(activation, depth, width, initializer, seed)
         norms = gradient_norms(model, x[:256], y[:256])
-        model.compile(optimizer=SGD(learning_rate=0.05, momentum=0.9),
+        model.compile(optimizer=SGD(learning_rate=0.01, momentum=0.9),
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         history = model.fit(x, y, batch_size=32, epochs=epochs, verbose=0,
                             validation_data=(x_val, y_val))
@@ -193,8 +193,9 @@ def draw_activations(pictures, results):
 
 def regularised_network(kind: str, width: int, seed: int):
     """784 -> Dense(width, relu) x 2 -> Dense(10, softmax), with ``kind``:
-    "none", "l2" (L2(1e-3) on every kernel) or "dropout" (Dropout(0.5) after each hidden
-    layer). Early stopping changes the training, not the network: it uses "none"."""
+    "none", "l2" (L2(1e-2) on every kernel) or "dropout" (Dropout(0.2) on the input pixels
+    and Dropout(0.5) after each hidden layer, the rates of Srivastava et al., 2014). Early
+    stopping changes the training, not the network: it uses "none"."""
     from ..layers import Dense, Dropout
     from ..models import Input, Sequential
     from ..regularizers import L2
@@ -202,12 +203,14 @@ def regularised_network(kind: str, width: int, seed: int):
 
     set_random_seed(seed)
     model = Sequential([Input(shape=(784,))], name=kind)
+    if kind == "dropout":
+        model.add(Dropout(0.2))
     for _ in range(2):
-        regularizer = L2(1e-3) if kind == "l2" else None
+        regularizer = L2(1e-2) if kind == "l2" else None
         model.add(Dense(width, activation="relu", kernel_regularizer=regularizer))
         if kind == "dropout":
             model.add(Dropout(0.5))
-    model.add(Dense(10, activation="softmax", kernel_regularizer=L2(1e-3) if kind == "l2"
+    model.add(Dense(10, activation="softmax", kernel_regularizer=L2(1e-2) if kind == "l2"
                     else None))
     return model
 
@@ -226,8 +229,8 @@ def overfitting(x, y, x_val, y_val, width, epochs, seed):
     from ..callbacks import EarlyStopping
 
     ways = {"no regularisation": ("none", []),
-            "L2 (1e-3)": ("l2", []),
-            "dropout (0.5)": ("dropout", []),
+            "L2 (1e-2)": ("l2", []),
+            "dropout (0.2, 0.5)": ("dropout", []),
             "early stopping": ("none", [EarlyStopping(monitor="val_loss", patience=5,
                                                       restore_best_weights=True)])}
     results = {}
@@ -279,11 +282,11 @@ def settings(quick: bool) -> dict:
     if quick:
         return {"depth": 10, "width": 32, "vanish_train": 1000, "vanish_epochs": 2,
                 "compare_train": 1000, "compare_width": 32, "compare_epochs": 3,
-                "small_train": 200, "overfit_width": 64, "overfit_epochs": 40,
+                "small_train": 200, "overfit_width": 128, "overfit_epochs": 40,
                 "validation": 500}
     return {"depth": 10, "width": 64, "vanish_train": 4000, "vanish_epochs": 5,
             "compare_train": 4000, "compare_width": 64, "compare_epochs": 8,
-            "small_train": 300, "overfit_width": 128, "overfit_epochs": 80,
+            "small_train": 300, "overfit_width": 256, "overfit_epochs": 60,
             "validation": 1000}
 
 
@@ -341,7 +344,8 @@ def _run(config, seed, pictures):
 {lines}
    Notice: without regularisation the training loss goes to ~0 while the validation loss
    turns back up (memorising, not learning). L2, dropout and early stopping each shrink the
-   gap between the curves; none makes 300 digits as good as 8,000.""")
+   gap between the curves (the L2 model's validation curve includes its penalty); none of
+   them makes {config['small_train']} digits as good as thousands.""")
     draw_overfitting(pictures, overfit)
     return {"vanishing_gradient": vanishing, "activations": activations,
             "overfitting": overfit, "settings": config, "pictures": pictures.written}
