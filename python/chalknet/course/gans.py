@@ -193,9 +193,10 @@ def save_grid(pictures, images, columns, name, title, width=4.0):
 
 
 def draw_gan_curves(pictures, history, evaluated_accuracy, name, title):
-    figure, (left, right) = pictures.new(columns=2, width=4.6, height=3.5)
+    figure, axes = pictures.new(columns=2, width=4.6, height=3.5)
     if figure is None:
         return
+    left, right = axes
     epochs = range(1, len(history["d_loss"]) + 1)
     left.plot(epochs, history["d_loss"], marker="o", label="discriminator loss")
     left.plot(epochs, history["g_loss"], marker="o", label="generator loss")
