@@ -6,6 +6,8 @@ of the chapter on one quick run of it, judged by a classifier that this file tra
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -186,7 +188,7 @@ def test_autoencoder_reconstruction_error_falls(results):
     autoencoder = results["autoencoder"]
     assert autoencoder["test_error_after"] < 0.5 * autoencoder["test_error_before"]
     loss = autoencoder["loss"]
-    assert all(later < earlier for earlier, later in zip(loss, loss[1:]))
+    assert all(later < earlier for earlier, later in itertools.pairwise(loss))
 
 
 def test_chapter_reports_every_lesson(results):

@@ -316,10 +316,10 @@ def _run(config, seed, pictures):
    ||dL/dW|| of hidden layer 1 divided by that of hidden layer {config['depth']}:
      sigmoid (glorot_uniform): {sigmoid['first_to_last_hidden_ratio']:.1e}
      relu    (he_normal):      {relu['first_to_last_hidden_ratio']:.2f}
-   Notice: the sigmoid's gradient shrinks by a similar factor at every layer (its derivative
-   is at most 1/4), so the layers near the input hardly move. After {config['vanish_epochs']} epochs of
-   SGD the deep sigmoid net reaches {sigmoid['val_accuracy'][-1]:.0%} validation accuracy, the ReLU net
-   {relu['val_accuracy'][-1]:.0%}.""")
+   Notice: the sigmoid's gradient shrinks by a similar factor at every layer (its
+   derivative is at most 1/4), so the layers near the input hardly move.
+   After {config['vanish_epochs']} epochs of SGD, validation accuracy: sigmoid net \
+{sigmoid['val_accuracy'][-1]:.0%}, ReLU net {relu['val_accuracy'][-1]:.0%}.""")
     draw_vanishing(pictures, vanishing)
 
     activations = compare_activations(
@@ -330,34 +330,43 @@ def _run(config, seed, pictures):
                       f"({result['parameters']:,} parameters)"
                       for kind, result in activations.items())
     say(NAME, f"""
-2. Maxout and PReLU, {config['compare_train']} training digits, validation accuracy after {config['compare_epochs']} epochs:
+2. Maxout and PReLU, {config['compare_train']} training digits; validation accuracy after \
+{config['compare_epochs']} epochs:
 {lines}
    Notice: PReLU started as ReLU (alpha = 0) and learned slopes of mean {alpha.mean():.3f}
-   (from {alpha.min():.2f} to {alpha.max():.2f}); Maxout learns its activation's shape too, at the price
-   of twice the weights in each Dense before it. On a task this easy all three do about as
-   well; their advantage shows in deeper networks (PReLU) and with dropout (Maxout).""")
+   (from {alpha.min():.2f} to {alpha.max():.2f}); Maxout learns its activation's shape too,
+   at the price of twice the weights in each Dense before it. On a task this easy all
+   three do about as well; their advantage shows in deeper networks (PReLU) and with
+   dropout (Maxout).""")
     draw_activations(pictures, activations)
 
     overfit = overfitting(x_all[:config["small_train"]], y_all[:config["small_train"]],
                           x_val, y_val, config["overfit_width"], config["overfit_epochs"], seed)
+    def stopped(result):
+        if result["epochs_run"] == config["overfit_epochs"]:
+            return ""
+        return f", stopped after {result['epochs_run']} epochs"
+
     lines = "\n".join(
         f"     {label:<18} train {r['train_accuracy']:.1%}  val {r['val_accuracy']:.1%}  "
         f"loss train {r['train_loss']:.3f} val {r['val_loss']:.3f}  (gap {r['loss_gap']:.3f})"
-        f"{'' if r['epochs_run'] == config['overfit_epochs'] else ', stopped after ' + str(r['epochs_run']) + ' epochs'}"
-        for label, r in overfit.items())
+        f"{stopped(r)}" for label, r in overfit.items())
     plain = overfit["no regularisation"]
     cures = ", ".join(f"{label} {r['loss_gap']:.2f}" for label, r in overfit.items()
                       if r is not plain)
     say(NAME, f"""
-3. Overfitting: {config['small_train']} training digits, {config['validation']} validation digits, up to {config['overfit_epochs']} epochs of Adam.
+3. Overfitting: {config['small_train']} training digits, {config['validation']} validation digits, \
+up to {config['overfit_epochs']} epochs of Adam.
    Final models (losses without the L2 penalty, dropout off):
 {lines}
-   Notice: without regularisation the training loss goes to ~0 while the validation loss,
-   after its minimum at epoch {plain['best_val_epoch']}, turns back up: the network memorises the {config['small_train']} digits.
-   The gap between validation and training loss, {plain['loss_gap']:.2f} without a cure, is {cures}.
+   Notice: without regularisation the training loss goes to ~0 while the validation
+   loss, after its minimum at epoch {plain['best_val_epoch']}, turns back up: the network
+   memorises its {config['small_train']} digits. The gap between validation and training loss,
+   {plain['loss_gap']:.2f} without a cure, is: {cures}.
    Dropout works differently: it keeps the training loss (measured with dropout on, the
    curves) from collapsing, and needs more epochs to pay off. In the curves, the L2 model's
-   losses include its penalty. No cure makes {config['small_train']} digits as good as thousands.""")
+   losses include its penalty. No cure makes {config['small_train']} digits as good as
+   thousands.""")
     draw_overfitting(pictures, overfit)
     return {"vanishing_gradient": vanishing, "activations": activations,
             "overfitting": overfit, "settings": config, "pictures": pictures.written}

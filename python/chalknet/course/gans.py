@@ -349,13 +349,14 @@ def _run(config, seed, pictures):
     gan_samples = gan.generate(count)
     gan_recognised = recognised(judge, gan_samples)
     untrained_recognised = recognised(judge, untrained_samples)
+    epoch_accuracies = ", ".join(f"{value:.0%}" for value in gan_accuracy[1:])
     say(NAME, f"""
-1. GAN ({config['gan']['epochs']} epochs over {len(x)} digits). The discriminator's accuracy on held-out
-   real digits vs fresh generated ones: {gan_accuracy[0]:.0%} after its warm-up against the untrained
-   generator, then {', '.join(f'{a:.0%}' for a in gan_accuracy[1:])} after each epoch.
-   The judge (a classifier trained on real digits) recognises with >= {CONFIDENT:.0%} confidence
-   {real_recognised:.0%} of real test digits, {gan_recognised:.0%} of generated ones, {noise_recognised:.0%} of noise images
-   ({untrained_recognised:.0%} of the untrained generator's).
+1. GAN ({config['gan']['epochs']} epochs over {len(x)} digits). The discriminator's accuracy on
+   held-out real digits vs fresh generated ones: {gan_accuracy[0]:.0%} after its warm-up against
+   the untrained generator, then after each epoch: {epoch_accuracies}.
+   The judge (a classifier trained on real digits) recognises with >= {CONFIDENT:.0%} confidence:
+   real test digits {real_recognised:.0%}, generated {gan_recognised:.0%}, \
+noise images {noise_recognised:.0%}, the untrained generator's {untrained_recognised:.0%}.
    Notice: the discriminator starts out right almost every time (noise is easy to spot) and
    falls towards 50 %, a coin: the generator's samples have become hard to tell from digits.
    The losses do not fall together as in ordinary training: the two networks are opponents,
@@ -368,10 +369,11 @@ def _run(config, seed, pictures):
     drawn_as_requested = recognised(judge, drawn, wanted_labels=requested)
     judged = judge.predict(drawn, batch_size=256).argmax(axis=1)
     per_digit = [float(np.mean(judged[requested == digit] == digit)) for digit in range(CLASSES)]
+    per_digit_text = " ".join(f"{value:.0%}" for value in per_digit)
     say(NAME, f"""
-2. Conditional GAN: asked for each digit {count // CLASSES} times, the judge reads the requested digit
-   (any confidence) {np.mean(per_digit):.0%} of the time (per digit 0..9: {' '.join(f'{p:.0%}' for p in per_digit)}), and
-   with >= {CONFIDENT:.0%} confidence {drawn_as_requested:.0%}; chance is 10 %. Discriminator accuracy:
+2. Conditional GAN: asked for each digit {count // CLASSES} times, the judge reads the requested
+   digit back {np.mean(per_digit):.0%} of the time (chance: 10 %; per digit 0..9: {per_digit_text}),
+   with >= {CONFIDENT:.0%} confidence {drawn_as_requested:.0%} of the time. Discriminator accuracy:
    {cgan_accuracy[0]:.0%} after its warm-up, {cgan_accuracy[-1]:.0%} at the end.
    Notice: the same noise with a different label gives a different digit in a similar style
    (slant, thickness): the label says *what*, the noise says *how*.""")
@@ -386,9 +388,11 @@ def _run(config, seed, pictures):
     decoded = decode_from_gaussian(encoder, decoder, x, count, rng)
     decoded_recognised = recognised(judge, decoded)
     say(NAME, f"""
-3. Autoencoder (784 -> {CODE_DIM} -> 784): test reconstruction error (MSE, pixels in [-1, 1]) {reconstruction['test_error_before']:.3f}
-   untrained, {reconstruction['test_error_after']:.3f} after {config['autoencoder']['epochs']} epochs. Its decoder, fed codes drawn from a Gaussian
-   fitted to real digits' codes, draws images the judge recognises {decoded_recognised:.0%} of the time.
+3. Autoencoder (784 -> {CODE_DIM} -> 784): test reconstruction error (MSE, pixels in [-1, 1])
+   {reconstruction['test_error_before']:.3f} untrained, \
+{reconstruction['test_error_after']:.3f} after {config['autoencoder']['epochs']} epochs.
+   Its decoder, fed codes drawn from a Gaussian fitted to real digits' codes, draws images
+   the judge recognises {decoded_recognised:.0%} of the time.
    Notice: the decoder is a generator too, but it was only taught to copy: its digits are
    blurred averages of what could fit a code, and codes far from the real ones decode to
    smudges. The GAN's generator was taught by an opponent what looks real.""")
@@ -401,7 +405,8 @@ def _run(config, seed, pictures):
               width=5.0)
     return {
         "recognised": {"real": real_recognised, "noise": noise_recognised,
-                       "gan": gan_recognised, "gan_untrained": untrained_recognised, "autoencoder_decoder": decoded_recognised,
+                       "gan": gan_recognised, "gan_untrained": untrained_recognised,
+                       "autoencoder_decoder": decoded_recognised,
                        "conditional_as_requested": drawn_as_requested},
         "gan": {"d_accuracy_evaluated": gan_accuracy, "history": gan.history},
         "conditional_gan": {"d_accuracy_evaluated": cgan_accuracy, "history": cgan.history,
