@@ -21,3 +21,8 @@ __all__ += ["Input", "Model", "Sequential", "callbacks", "datasets", "models", "
 from . import classic, course
 
 __all__ += ["classic", "course"]
+
+# ----- the course's generative models (branch gan) --------------------------------------------
+from . import gan  # noqa: E402
+
+__all__ += ["gan"]
