@@ -133,15 +133,15 @@ def results(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def classifier():
-    """784 -> 64 relu -> 10 softmax on 2,000 bundled digits scaled to [-1, 1], 3 epochs
-    (a different network from the chapter's judge). It reaches about 90 % on the test digits;
-    the test below checks it is good enough to be a judge."""
+    """784 -> 64 relu -> 10 softmax on the 8,000 bundled training digits scaled to [-1, 1],
+    2 epochs (a different network from the chapter's judge). It reaches about 93 % on the
+    test digits; the test below checks it is good enough to be a judge."""
     set_random_seed(5)
-    (x, y), _ = chapter.load_digits(2000)
+    (x, y), _ = chapter.load_digits(8000)
     model = Sequential([Input(shape=(784,)), Dense(64, activation="relu"),
                         Dense(10, activation="softmax")])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=64, epochs=3, verbose=0)
+    model.fit(x, y, batch_size=64, epochs=2, verbose=0)
     return model
 
 
@@ -156,10 +156,12 @@ def recognised(classifier, images, labels=None):
 
 def test_the_classifier_is_a_fair_judge(classifier):
     _, (x_test, y_test) = chapter.load_digits(1)
-    assert np.mean(classifier.predict(x_test).argmax(axis=1) == y_test) > 0.85
+    # Right on > 88 % of the held-out digits, recognises (p >= 0.5) > 85 % of them and
+    # < 10 % of uniform noise images.
+    assert np.mean(classifier.predict(x_test).argmax(axis=1) == y_test) > 0.88
     noise = np.random.default_rng(1).uniform(-1, 1, (500, 784)).astype(np.float32)
-    assert recognised(classifier, noise) < 0.15
-    assert recognised(classifier, x_test[:500]) > 0.8
+    assert recognised(classifier, noise) < 0.10
+    assert recognised(classifier, x_test[:500]) > 0.85
 
 
 def test_discriminator_accuracy_falls_from_trivial_towards_a_coin(results):

@@ -197,15 +197,25 @@ class ConditionalGAN(GAN):
                                                               axis=1))
 
     def discriminator_step(self, real: np.ndarray, real_labels=None) -> tuple[float, float]:
-        """D on real (sample, its label) pairs, label 1, and generated (G(z, c), c) pairs for
-        random c, label 0."""
-        fake_labels = self.sample_labels(len(real))
-        fake = self.generate(noise=self.sample_noise(len(real)), labels=fake_labels)
+        """D on three kinds of pairs: (real sample, its label) -> 1; (G(z, c), c) for random
+        c -> 0; and (real sample, a wrong label) -> 0.
+
+        The third kind is the "matching-aware" discriminator of Reed et al. (2016): without
+        it D can ignore the label columns (they are 10 inputs of 794) and judge realism
+        alone, and then nothing pushes G to draw the requested class."""
+        count = len(real)
+        real_labels = np.asarray(real_labels, dtype=np.int64)
+        fake_labels = self.sample_labels(count)
+        fake = self.generate(noise=self.sample_noise(count), labels=fake_labels)
+        # A label that is surely wrong: shift the true one by 1..classes-1, modulo classes.
+        wrong_labels = (real_labels + get_rng().integers(1, self.num_classes, size=count)
+                        ) % self.num_classes
         samples = np.concatenate([
             np.concatenate([real, self.one_hot(real_labels)], axis=1),
-            np.concatenate([fake, self.one_hot(fake_labels)], axis=1)])
-        targets = np.concatenate([np.full((len(real), 1), REAL, np.float32),
-                                  np.full((len(fake), 1), FAKE, np.float32)])
+            np.concatenate([fake, self.one_hot(fake_labels)], axis=1),
+            np.concatenate([real, self.one_hot(wrong_labels)], axis=1)])
+        targets = np.concatenate([np.full((count, 1), REAL, np.float32),
+                                  np.full((2 * count, 1), FAKE, np.float32)])
         loss, accuracy = self.discriminator.train_on_batch(samples, targets)
         return float(loss), float(accuracy)
 

@@ -317,7 +317,7 @@ def settings(quick: bool) -> dict:
     """Sizes for the full chapter and for ``quick`` (tests: the same lessons, cruder digits)."""
     if quick:
         return {"train": 2000, "judge_epochs": 3, "evaluate": 500,
-                "gan": {"hidden": 128, "learning_rate": 1e-3, "epochs": 5, "batch_size": 32,
+                "gan": {"hidden": 128, "learning_rate": 1e-3, "epochs": 5, "batch_size": 16,
                         "warmup_steps": 10, "evaluate": 500},
                 "cgan": {"hidden": 128, "learning_rate": 1e-3, "epochs": 2, "batch_size": 32,
                          "warmup_steps": 10, "evaluate": 500},
