@@ -161,6 +161,13 @@ class ConditionalGAN(GAN):
     and it answers "is this a real sample *of this label*?". Both concatenations happen in
     NumPy because chalknet has no multi-input model yet.
 
+    The networks see the label as ``label_scale * one_hot(label)`` (:meth:`label_code`).
+    A 0/1 one-hot vector has norm 1 next to an image of norm about 20 (784 pixels in
+    [-1, 1]), so in the first Dense layer the label is a whisper and both networks take a
+    long time to start listening; with the default scale 10 the two have similar weight.
+    (On the bundled digits, 750 steps drew the requested digit about 10 % of the time, i.e.
+    chance, with scale 1, 65 % with scale 4, and nearly always with scale 10.)
+
     The generator step cannot use a combined Sequential (the label must enter D beside G's
     output), so it is written out: forward G, append the labels, let D compute dL/d(input)
     for the target "real", keep the part of that gradient that belongs to the image, run it
@@ -168,8 +175,9 @@ class ConditionalGAN(GAN):
     """
 
     def __init__(self, generator, discriminator, latent_dim: int, num_classes: int,
-                 d_optimizer=None, g_optimizer=None):
+                 d_optimizer=None, g_optimizer=None, label_scale: float = 10.0):
         self.num_classes = int(num_classes)
+        self.label_scale = float(label_scale)
         self.loss = losses_module.BinaryCrossentropy()
         super().__init__(generator, discriminator, latent_dim, d_optimizer, g_optimizer)
 
@@ -177,12 +185,14 @@ class ConditionalGAN(GAN):
         """No combined model: G's optimizer is kept and fed G's gradients by hand."""
         self.g_optimizer = optimizers_module.get(g_optimizer)
 
-    def one_hot(self, labels) -> np.ndarray:
+    def label_code(self, labels) -> np.ndarray:
+        """Integer labels -> ``label_scale * one_hot``, shape (count, num_classes), float32:
+        the columns appended to the noise and to the discriminator's input."""
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"ConditionalGAN: labels must be in [0, {self.num_classes}), got "
                              f"values from {labels.min()} to {labels.max()}")
-        return np.eye(self.num_classes, dtype=np.float32)[labels]
+        return self.label_scale * np.eye(self.num_classes, dtype=np.float32)[labels]
 
     def sample_labels(self, count: int) -> np.ndarray:
         return get_rng().integers(0, self.num_classes, size=count)
@@ -193,7 +203,7 @@ class ConditionalGAN(GAN):
             noise = self.sample_noise(count if count is not None else len(labels))
         if labels is None:
             labels = self.sample_labels(len(noise))
-        return self.generator.predict_on_batch(np.concatenate([noise, self.one_hot(labels)],
+        return self.generator.predict_on_batch(np.concatenate([noise, self.label_code(labels)],
                                                               axis=1))
 
     def discriminator_step(self, real: np.ndarray, real_labels=None) -> tuple[float, float]:
@@ -203,25 +213,29 @@ class ConditionalGAN(GAN):
         The third kind is the "matching-aware" discriminator of Reed et al. (2016): without
         it D can ignore the label columns (they are 10 inputs of 794) and judge realism
         alone, and then nothing pushes G to draw the requested class."""
+        # Half the "fake" answers are generated samples, half mismatched real ones, so that
+        # real and fake stay balanced (a D that always says "fake" gets 50 %, not 67 %).
         count = len(real)
         real_labels = np.asarray(real_labels, dtype=np.int64)
-        fake_labels = self.sample_labels(count)
-        fake = self.generate(noise=self.sample_noise(count), labels=fake_labels)
+        fake_labels = self.sample_labels(count - count // 2)
+        fake = self.generate(noise=self.sample_noise(len(fake_labels)), labels=fake_labels)
+        mismatched = get_rng().permutation(count)[:count // 2]
         # A label that is surely wrong: shift the true one by 1..classes-1, modulo classes.
-        wrong_labels = (real_labels + get_rng().integers(1, self.num_classes, size=count)
+        wrong_labels = (real_labels[mismatched]
+                        + get_rng().integers(1, self.num_classes, size=len(mismatched))
                         ) % self.num_classes
         samples = np.concatenate([
-            np.concatenate([real, self.one_hot(real_labels)], axis=1),
-            np.concatenate([fake, self.one_hot(fake_labels)], axis=1),
-            np.concatenate([real, self.one_hot(wrong_labels)], axis=1)])
+            np.concatenate([real, self.label_code(real_labels)], axis=1),
+            np.concatenate([fake, self.label_code(fake_labels)], axis=1),
+            np.concatenate([real[mismatched], self.label_code(wrong_labels)], axis=1)])
         targets = np.concatenate([np.full((count, 1), REAL, np.float32),
-                                  np.full((2 * count, 1), FAKE, np.float32)])
+                                  np.full((count, 1), FAKE, np.float32)])
         loss, accuracy = self.discriminator.train_on_batch(samples, targets)
         return float(loss), float(accuracy)
 
     def generator_step(self, batch_size: int) -> float:
         """G through frozen D, by hand: L = BCE(1, D([G([z, c]), c]))."""
-        labels = self.one_hot(self.sample_labels(batch_size))
+        labels = self.label_code(self.sample_labels(batch_size))
         generated = self.generator.forward(np.concatenate([self.sample_noise(batch_size),
                                                            labels], axis=1), training=True)
         judged = np.concatenate([generated, labels], axis=1)

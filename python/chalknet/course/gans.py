@@ -183,10 +183,13 @@ def tile(images, columns: int) -> np.ndarray:
 
 
 def save_grid(pictures, images, columns, name, title, width=4.0):
-    figure, axis = pictures.new(width=width, height=width * 1.08)
+    """One PNG of the images tiled ``columns`` wide, sized to the grid's shape."""
+    canvas = tile(images, columns)
+    figure, axis = pictures.new(width=width,
+                                height=width * canvas.shape[0] / canvas.shape[1] + 0.4)
     if figure is None:
         return
-    axis.imshow(tile(images, columns), cmap="gray", vmin=-1.0, vmax=1.0)
+    axis.imshow(canvas, cmap="gray", vmin=-1.0, vmax=1.0)
     axis.set_title(title, fontsize=9)
     axis.axis("off")
     pictures.save(figure, name)
@@ -200,6 +203,10 @@ def draw_gan_curves(pictures, history, evaluated_accuracy, name, title):
     epochs = range(1, len(history["d_loss"]) + 1)
     left.plot(epochs, history["d_loss"], marker="o", label="discriminator loss")
     left.plot(epochs, history["g_loss"], marker="o", label="generator loss")
+    from matplotlib import ticker
+
+    for axis in (left, right):
+        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     left.set_xlabel("epoch")
     left.set_title(f"{title}: losses", fontsize=9)
     left.legend(fontsize=8)
@@ -236,9 +243,9 @@ def evaluation_accuracy(gan, x_test, y_test, count: int) -> float:
     generated ones random labels)."""
     if y_test is None:
         return gan.discriminator_accuracy(x_test[:count])
-    real = np.concatenate([x_test[:count], gan.one_hot(y_test[:count])], axis=1)
+    real = np.concatenate([x_test[:count], gan.label_code(y_test[:count])], axis=1)
     labels = gan.sample_labels(count)
-    fake = np.concatenate([gan.generate(labels=labels), gan.one_hot(labels)], axis=1)
+    fake = np.concatenate([gan.generate(labels=labels), gan.label_code(labels)], axis=1)
     said_real = gan.discriminator.predict_on_batch(real)[:, 0] > 0.5
     said_fake = gan.discriminator.predict_on_batch(fake)[:, 0] <= 0.5
     return float((said_real.sum() + said_fake.sum()) / (2 * count))
@@ -319,13 +326,13 @@ def settings(quick: bool) -> dict:
         return {"train": 2000, "judge_epochs": 3, "evaluate": 500,
                 "gan": {"hidden": 128, "learning_rate": 1e-3, "epochs": 5, "batch_size": 16,
                         "warmup_steps": 10, "evaluate": 500},
-                "cgan": {"hidden": 128, "learning_rate": 1e-3, "epochs": 2, "batch_size": 32,
+                "cgan": {"hidden": 128, "learning_rate": 1e-3, "epochs": 3, "batch_size": 16,
                          "warmup_steps": 10, "evaluate": 500},
                 "autoencoder": {"hidden": 128, "epochs": 3}}
     return {"train": 8000, "judge_epochs": 5, "evaluate": 2000,
             "gan": {"hidden": 256, "learning_rate": 5e-4, "epochs": 10, "batch_size": 32,
                     "warmup_steps": 20, "evaluate": 1000},
-            "cgan": {"hidden": 256, "learning_rate": 5e-4, "epochs": 10, "batch_size": 32,
+            "cgan": {"hidden": 256, "learning_rate": 5e-4, "epochs": 6, "batch_size": 32,
                      "warmup_steps": 20, "evaluate": 1000},
             "autoencoder": {"hidden": 256, "epochs": 10}}
 
@@ -398,7 +405,8 @@ noise images {noise_recognised:.0%}, the untrained generator's {untrained_recogn
    smudges. The GAN's generator was taught by an opponent what looks real.""")
     save_grid(pictures, np.concatenate([x_test[:8], autoencoder.predict(x_test[:8]),
                                         decoded[:16]]), 8, "autoencoder.png",
-              "autoencoder: test digits / reconstructions / decoded random codes")
+              "autoencoder: test digits / reconstructions /\ndecoded random codes (2 rows)",
+              width=5.0)
     save_grid(pictures, decode_interpolation(encoder, decoder, x_test[0], x_test[1], 8), 8,
               "autoencoder_interpolation.png",
               f"decoding the line between the codes of a {y_test[0]} and a {y_test[1]}",
