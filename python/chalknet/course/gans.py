@@ -388,7 +388,7 @@ noise images {noise_recognised:.0%}, the untrained generator's {untrained_recogn
     grid_labels = np.repeat(np.arange(CLASSES), 8)
     save_grid(pictures, cgan.generate(noise=np.tile(style_noise, (CLASSES, 1)),
                                       labels=grid_labels), 8, "conditional_gan.png",
-              "conditional GAN: row = requested digit 0..9, column = same noise", width=4.0)
+              "conditional GAN: row = requested digit 0..9,\ncolumn = one noise vector", width=4.0)
 
     encoder, decoder, autoencoder, reconstruction = train_autoencoder(
         x, x_test, config["autoencoder"], seed)
