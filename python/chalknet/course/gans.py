@@ -364,10 +364,12 @@ def _run(config, seed, pictures):
    The judge (a classifier trained on real digits) recognises with >= {CONFIDENT:.0%} confidence:
    real test digits {real_recognised:.0%}, generated {gan_recognised:.0%}, \
 noise images {noise_recognised:.0%}, the untrained generator's {untrained_recognised:.0%}.
-   Notice: the discriminator starts out right almost every time (noise is easy to spot) and
-   falls towards 50 %, a coin: the generator's samples have become hard to tell from digits.
-   The losses do not fall together as in ordinary training: the two networks are opponents,
-   and the game's equilibrium is D(x) = 1/2 everywhere.""")
+   Notice: the discriminator starts out right almost every time (noise is easy to spot);
+   once the generator learns, its accuracy drops and wanders (here {min(gan_accuracy[1:]):.0%} to \
+{max(gan_accuracy[1:]):.0%}),
+   because each network's progress is the other's setback. At the game's equilibrium
+   D(x) = 1/2 everywhere: 50 %, a coin. The losses do not fall together as in ordinary
+   training either: the two networks are opponents.""")
     draw_gan_curves(pictures, gan.history, gan_accuracy, "gan_training.png", "GAN")
 
     cgan, cgan_accuracy = train_conditional_gan(x, y, x_test, y_test, config["cgan"], seed)
