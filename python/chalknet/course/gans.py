@@ -284,6 +284,14 @@ def train_conditional_gan(x, y, x_test, y_test, config, seed):
     return gan, accuracy
 
 
+def style_spread(images, labels) -> float:
+    """Per digit, the pixels' standard deviation across that digit's images, averaged over
+    pixels and digits: how different the images of one digit are from each other."""
+    labels = np.asarray(labels)
+    return float(np.mean([images[labels == digit].std(axis=0).mean()
+                          for digit in np.unique(labels)]))
+
+
 def reconstruction_error(autoencoder, x) -> float:
     """Mean squared error between images and their reconstructions (pixels in [-1, 1])."""
     return float(np.mean((autoencoder.predict(x, batch_size=256) - x) ** 2))
@@ -379,13 +387,21 @@ noise images {noise_recognised:.0%}, the untrained generator's {untrained_recogn
     judged = judge.predict(drawn, batch_size=256).argmax(axis=1)
     per_digit = [float(np.mean(judged[requested == digit] == digit)) for digit in range(CLASSES)]
     per_digit_text = " ".join(f"{value:.0%}" for value in per_digit)
+    spread_generated = style_spread(drawn, requested)
+    spread_real = style_spread(x_test, y_test)
     say(NAME, f"""
 2. Conditional GAN: asked for each digit {count // CLASSES} times, the judge reads the requested
    digit back {np.mean(per_digit):.0%} of the time (chance: 10 %; per digit 0..9: {per_digit_text}),
    with >= {CONFIDENT:.0%} confidence {drawn_as_requested:.0%} of the time. Discriminator accuracy:
    {cgan_accuracy[0]:.0%} after its warm-up, {cgan_accuracy[-1]:.0%} at the end.
-   Notice: the same noise with a different label gives a different digit in a similar style
-   (slant, thickness): the label says *what*, the noise says *how*.""")
+   Variety within a digit (pixel standard deviation over the samples of one digit,
+   averaged over digits): generated {spread_generated:.2f}, real test digits {spread_real:.2f}.
+   Notice: the label decides *what* is drawn. If the generated variety is much smaller than
+   the real one, the noise barely changes the drawing (compare the columns of the grid):
+   the generator has found one good drawing per digit and ignores the rest of its input.
+   That is mode collapse, the GAN's classic failure: the discriminator judges one sample at a
+   time, so nothing rewards variety. (Remedies such as minibatch discrimination, Salimans et
+   al. 2016, go beyond this chapter.)""")
     style_noise = cgan.sample_noise(8)
     grid_labels = np.repeat(np.arange(CLASSES), 8)
     save_grid(pictures, cgan.generate(noise=np.tile(style_noise, (CLASSES, 1)),
@@ -420,7 +436,9 @@ noise images {noise_recognised:.0%}, the untrained generator's {untrained_recogn
                        "conditional_as_requested": drawn_as_requested},
         "gan": {"d_accuracy_evaluated": gan_accuracy, "history": gan.history},
         "conditional_gan": {"d_accuracy_evaluated": cgan_accuracy, "history": cgan.history,
-                            "requested_digit_read_back": per_digit},
+                            "requested_digit_read_back": per_digit,
+                            "style_spread": {"generated": spread_generated,
+                                             "real": spread_real}},
         "autoencoder": reconstruction,
         # The images behind the numbers, so a test can judge them with its own classifier.
         "samples": {"gan": gan_samples, "gan_untrained": untrained_samples,
