@@ -220,3 +220,12 @@ def test_pictures_show_every_epoch(results):
         name for name in names if name.startswith("gan_epoch_")]
     assert {"gan_training.png", "conditional_gan.png", "autoencoder.png",
             "autoencoder_interpolation.png"} <= set(names)
+
+
+def test_style_spread_is_zero_for_copies_and_grows_with_variety():
+    rng = np.random.default_rng(0)
+    copies = np.repeat(rng.uniform(-1, 1, (1, 784)), 6, axis=0)
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    assert chapter.style_spread(copies, labels) == 0.0
+    varied = copies + rng.normal(0, 0.1, copies.shape)
+    assert chapter.style_spread(varied, labels) == pytest.approx(0.1, rel=0.3)
