@@ -391,8 +391,9 @@ noise images {noise_recognised:.0%}, the untrained generator's {untrained_recogn
     spread_real = style_spread(x_test, y_test)
     say(NAME, f"""
 2. Conditional GAN: asked for each digit {count // CLASSES} times, the judge reads the requested
-   digit back {np.mean(per_digit):.0%} of the time (chance: 10 %; per digit 0..9: {per_digit_text}),
-   with >= {CONFIDENT:.0%} confidence {drawn_as_requested:.0%} of the time. Discriminator accuracy:
+   digit back {np.mean(per_digit):.0%} of the time (chance: 10 %), with >= {CONFIDENT:.0%} \
+confidence {drawn_as_requested:.0%};
+   per digit 0..9: {per_digit_text}. Discriminator accuracy:
    {cgan_accuracy[0]:.0%} after its warm-up, {cgan_accuracy[-1]:.0%} at the end.
    Variety within a digit (pixel standard deviation over the samples of one digit,
    averaged over digits): generated {spread_generated:.2f}, real test digits {spread_real:.2f}.
