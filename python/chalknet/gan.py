@@ -23,13 +23,14 @@ combined model's optimizer never sees D's weights.
 
 At the game's equilibrium G's samples look like the data and D can do no better than a coin:
 its accuracy on real vs generated samples tends to 50 %. In practice the accuracy falls from
-nearly 100 % (untrained G makes noise) towards that value and wanders around it.
+nearly 100 % (untrained G makes noise) towards that value and wanders above it.
 
-:class:`ConditionalGAN` draws a requested digit: the one-hot label is concatenated to the noise
-(G's input) and to the image (D's input). chalknet has no multi-input models yet, so the
-concatenation is done in NumPy, and the generator step is the combined model's forward and
-backward written out by hand (``D.input_gradient`` then ``G.backward``); D's weights are never
-handed to an optimizer there, which is what "frozen" means.
+:class:`ConditionalGAN` draws a requested digit: the label (a scaled one-hot vector) is
+concatenated to the noise (G's input) and to the image (D's input). chalknet has no
+multi-input models yet, so the concatenation is done in NumPy, and the generator step is the
+combined model's forward and backward written out by hand (``D.input_gradient`` then
+``G.backward``); D's weights are never handed to an optimizer there, which is what "frozen"
+means.
 """
 
 from __future__ import annotations
