@@ -25,3 +25,8 @@ __all__ += ["classic", "course"]
 from . import vision
 
 __all__ += ["vision"]
+
+# ----- the course's generative models (branch gan) --------------------------------------------
+from . import gan  # noqa: E402
+
+__all__ += ["gan"]

@@ -23,6 +23,11 @@ from . import backprop, bias_variance, classification, gradient_descent
 CHAPTERS = {module.NAME: module for module in
             sorted([bias_variance, gradient_descent, classification, backprop],
                    key=lambda module: module.NUMBER)}
+# chapters 5 and 6 (branch gan)
+from . import deep_networks, gans  # noqa: E402
+
+CHAPTERS = dict(sorted({**CHAPTERS, deep_networks.NAME: deep_networks, gans.NAME: gans}.items(),
+                       key=lambda item: item[1].NUMBER))
 
 DEFAULT_OUTPUT = "chalknet-course"
 
