@@ -167,10 +167,17 @@ class KeyDoorCorridor:
 
 def policy_network(observation_size: int, n_actions: int, hidden=(32,), activation="tanh",
                    dtype="float32") -> Sequential:
-    """observation -> Dense hidden layers -> Dense(n_actions, softmax): pi(. | s)."""
+    """observation -> Dense hidden layers -> Dense(n_actions, softmax): pi(. | s).
+
+    The output layer starts with zero weights, so the first policy is uniform in every state:
+    the agent begins by exploring evenly. (With random output weights some states start with
+    one action at a few percent, and in the corridor an unlucky start can then never reach the
+    door: no reward ever arrives, every advantage is 0, and nothing is learned.)
+    """
     layers = [Input(shape=(int(observation_size),), dtype=dtype)]
     layers += [Dense(units, activation=activation, dtype=dtype) for units in hidden]
-    layers.append(Dense(int(n_actions), activation="softmax", dtype=dtype, name="policy"))
+    layers.append(Dense(int(n_actions), activation="softmax", kernel_initializer="zeros",
+                        dtype=dtype, name="policy"))
     return Sequential(layers)
 
 
