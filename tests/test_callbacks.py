@@ -109,6 +109,14 @@ def test_model_checkpoint_save_best_only(tmp_path):
         np.testing.assert_array_equal(got, saved)
 
 
+def test_model_checkpoint_unknown_field(tmp_path):
+    x, y = data()
+    model = tiny_model()
+    with pytest.raises(ValueError, match="uses 'val_loss', which is not in the logs"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[
+            callbacks.ModelCheckpoint(str(tmp_path / "m-{val_loss:.2f}.chalknet"))])
+
+
 def test_model_checkpoint_every_epoch_weights_only(tmp_path):
     x, y = data()
     model = tiny_model()

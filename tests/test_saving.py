@@ -220,3 +220,18 @@ def test_header_is_json_we_can_read_back(tmp_path):
     assert [entry["class_name"] for entry in layers_config] == ["Dense", "Dense"]
     assert layers_config[0]["config"]["units"] == 5
     assert header["compile"]["loss"] == "sparse_categorical_crossentropy"
+
+
+def test_custom_loss_loads_uncompiled_with_a_warning(tmp_path):
+    class Halved(chalknet.losses.MeanSquaredError):
+        """A loss class chalknet.losses does not know."""
+
+    set_random_seed(0)
+    model = chalknet.Sequential([layers.Dense(1, input_shape=(2,))])
+    model.compile("sgd", Halved())
+    path = tmp_path / "m.chalknet"
+    model.save(path)
+    with pytest.warns(UserWarning, match="cannot be recreated"):
+        restored = load_model(path)
+    assert not restored.compiled
+    np.testing.assert_array_equal(restored.get_weights()[0], model.get_weights()[0])

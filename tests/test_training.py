@@ -335,6 +335,36 @@ def test_ctrl_c_stops_after_current_batch_and_returns_history(capsys):
         signal.raise_signal(signal.SIGINT)
 
 
+def test_keyboard_interrupt_exception_mid_batch_is_handled(capsys):
+    # Outside the main thread Ctrl-C arrives as an exception; fit stops the same way.
+    x, y = blobs(n=40)
+    model = small_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy")
+
+    def raise_interrupt(batch, logs):
+        if model.optimizer.iterations == 3:
+            raise KeyboardInterrupt
+
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[
+        callbacks.LambdaCallback(on_train_batch_begin=raise_interrupt)])
+    assert history.interrupted and history.epoch == [] and model.optimizer.iterations == 3
+    assert "in epoch 1 at batch 4/5" in capsys.readouterr().out
+
+
+def test_second_ctrl_c_leaves_at_once():
+    x, y = blobs(n=40)
+    model = small_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy")
+
+    def press_twice(batch, logs):
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[
+            callbacks.LambdaCallback(on_train_batch_end=press_twice)])
+
+
 # ----- structure and errors ----------------------------------------------------------------------
 
 
@@ -444,3 +474,27 @@ def test_tqdm_bar_when_interactive(monkeypatch, capsys):
     text = out.out + out.err
     assert "Epoch 1/2" in text and "Epoch 2/2" in text and "5/5" in text
     assert "loss: " in text and len(history.epoch) == 2
+
+
+def test_input_shapes():
+    assert chalknet.Input(shape=(28, 28, 1)).input_shape == (28, 28, 1)
+    assert chalknet.Input(shape=784).input_shape == (784,)
+    assert chalknet.Input(shape=(None, 8)).input_shape == (None, 8)  # variable-length sequences
+    with pytest.raises(ValueError, match="positive integers or None"):
+        chalknet.Input(shape=(0,))
+    model = chalknet.Sequential([chalknet.Input(shape=(3,))])
+    assert model.layers == []  # as Keras 3, the Input is not a layer of the model
+    with pytest.raises(ValueError, match="an Input can only be the first entry"):
+        model.add(chalknet.Input(shape=(3,)))
+
+
+def test_weights_properties_and_get_layer():
+    model = small_classifier()
+    model.layers[0].trainable = False
+    assert model.weights[0] is model.layers[0].kernel  # the arrays themselves
+    assert [w.shape for w in model.trainable_weights] == [(8, 3), (3,)]
+    assert [w.shape for w in model.non_trainable_weights] == [(4, 8), (8,)]
+    assert model.get_layer(index=1) is model.layers[1]
+    assert model.get_layer(model.layers[0].name) is model.layers[0]
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        model.get_layer("nope")

@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train the Keras 'simple MNIST convnet' (conv32-pool-conv64-pool-dropout-"
                     "dense10, Adam, batch 128) on the 8,000 bundled MNIST digits, report the "
                     "accuracy on the 2,000 held-out digits and save the training curves.")
-    demo.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
+    demo.add_argument("--epochs", type=int, default=8, help="passes over the data (default 8)")
     demo.add_argument("--batch-size", type=int, default=128, help="default 128")
     demo.add_argument("--model", choices=["convnet", "dense"], default="convnet",
                       help="convnet (default) or dense: a 784-128-10 MLP, faster")

@@ -207,7 +207,13 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        path = self.filepath.format(epoch=epoch + 1, **logs)
+        try:
+            path = self.filepath.format(epoch=epoch + 1, **logs)
+        except KeyError as missing:
+            raise ValueError(
+                f"ModelCheckpoint: filepath {self.filepath!r} uses {missing}, which is not in "
+                f"the logs; available: epoch, {', '.join(sorted(logs))}"
+            ) from None
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:

@@ -26,9 +26,9 @@ def Input(shape, batch_size=None, dtype="float32", name=None) -> InputLayer:
     for Keras compatibility and ignored: every model takes any batch size."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
     if shape is None or not all(
-            isinstance(d, (int, np.integer)) and d > 0 for d in tuple(shape)):
-        raise ValueError(f"Input: shape must be a tuple of positive integers (one sample, "
-                         f"batch axis excluded), got {shape!r}")
+            d is None or (isinstance(d, (int, np.integer)) and d > 0) for d in tuple(shape)):
+        raise ValueError(f"Input: shape must be a tuple of positive integers or None (one "
+                         f"sample, batch axis excluded), got {shape!r}")
     return InputLayer(shape=tuple(shape), dtype=dtype, name=name)
 
 
@@ -213,6 +213,38 @@ class Model(Trainer, Layer):
     def trainable_weight_names(self) -> list[str]:
         return [f"{layer.name}/{name}" for layer, trainable in self._leaf_layers() if trainable
                 for name in layer.weight_names if layer._trainable_flags.get(name, True)]
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """Every parameter array itself (not a copy), in ``get_weights()`` order."""
+        return [getattr(layer, name) for layer, _ in self._leaf_layers()
+                for name in layer.weight_names]
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        """The parameter arrays the current trainable flags let an optimizer change."""
+        return [getattr(layer, name) for layer, trainable in self._leaf_layers() if trainable
+                for name in layer.weight_names if layer._trainable_flags.get(name, True)]
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    def get_layer(self, name=None, index=None) -> Layer:
+        """A layer by name or by position (``model.get_layer("conv2d")``), as Keras."""
+        if (name is None) == (index is None):
+            raise ValueError(f"{self.name}.get_layer: give either name or index")
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"{self.name}.get_layer: index {index} out of range; the "
+                                 f"model has {len(self.layers)} layers")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"{self.name}.get_layer: no layer named {name!r}; layers: "
+                         f"{[layer.name for layer in self.layers]}")
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every layer's parameters, layer by layer in Keras's order."""

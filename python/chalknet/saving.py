@@ -47,7 +47,12 @@ def _serialize_object(identifier):
     if isinstance(identifier, str):
         return identifier
     if hasattr(identifier, "get_config"):
-        return {"class_name": type(identifier).__name__, "config": identifier.get_config()}
+        record = {"class_name": type(identifier).__name__, "config": identifier.get_config()}
+        try:
+            json.dumps(record)
+            return record
+        except TypeError:
+            return None  # its configuration holds objects that JSON cannot write
     return None  # a plain function: cannot be written down
 
 
@@ -76,8 +81,7 @@ def _compile_record(model, include_optimizer: bool):
 
 def _parameter_arrays(model) -> list[np.ndarray]:
     """The model's weight arrays themselves (not copies), in ``get_weights()`` order."""
-    return [getattr(layer, name) for layer, _ in model._leaf_layers()
-            for name in layer.weight_names]
+    return model.weights
 
 
 def _write_atomically(filepath, arrays: dict) -> None:

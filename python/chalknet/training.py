@@ -62,7 +62,8 @@ class _Progress:
     verbose=0: nothing.
     """
 
-    def __init__(self, verbose: int, epochs: int, steps: int):
+    def __init__(self, verbose, epochs: int, steps: int):
+        verbose = 1 if verbose == "auto" else int(verbose)  # Keras's "auto" is 1 here
         self.verbose, self.epochs, self.steps = verbose, epochs, steps
         self.live = verbose == 1 and _interactive_stdout()
         self.bar = None
@@ -74,6 +75,7 @@ class _Progress:
             except ImportError:
                 self._tqdm = None
         self._last_draw = 0.0
+        self._width = 0  # length of the line last drawn in place (to blank it out)
 
     def epoch_begin(self, epoch: int) -> None:
         self.start = time.perf_counter()
@@ -103,7 +105,7 @@ class _Progress:
         bar = "=" * max(done - 1, 0) + (">" if done < width else "=") + "." * (width - done)
         line = f"{step + 1}/{self.steps} [{bar}] - ETA: {_format_seconds(eta)} - " \
                f"{_format_logs(logs)}"
-        sys.stdout.write("\r" + line.ljust(getattr(self, "_width", 0)))
+        sys.stdout.write("\r" + line.ljust(self._width))
         self._width = len(line)
         sys.stdout.flush()
 
@@ -120,7 +122,7 @@ class _Progress:
         line = f"{self.steps}/{self.steps} - {_format_seconds(elapsed)} - {per_step:.0f}ms/step" \
                f" - {_format_logs(logs)}"
         if self.live:
-            sys.stdout.write("\r" + line.ljust(getattr(self, "_width", 0)) + "\n")
+            sys.stdout.write("\r" + line.ljust(self._width) + "\n")
             self._width = 0
         else:
             sys.stdout.write(line + "\n")
@@ -130,7 +132,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        elif self.live and getattr(self, "_width", 0):
+        elif self.live and self._width:
             sys.stdout.write("\n")
             self._width = 0
 
@@ -305,7 +307,7 @@ class Trainer:
         shuffle: shuffle the training samples before each epoch (chalknet's random
             generator, so ``set_random_seed`` makes the order repeatable).
         initial_epoch: the epoch to start counting from (to resume a run).
-        verbose: 0 silent, 1 a progress bar (one line per epoch when stdout is not a
+        verbose: 0 silent, 1 (or "auto") a progress bar (one line per epoch when stdout is not a
             terminal), 2 one line per epoch.
 
         Ctrl-C (KeyboardInterrupt) stops training after the current batch: the model keeps
@@ -446,7 +448,10 @@ class Trainer:
         return values[0] if len(values) == 1 else values
 
     def predict(self, x, batch_size=32, verbose=0, callbacks=None) -> np.ndarray:
-        """The model's outputs for ``x``, computed in batches in inference mode."""
+        """The model's outputs for ``x``, computed in batches in inference mode.
+
+        ``verbose`` defaults to 0 (Keras prints a line for every call; lessons call predict
+        often)."""
         x, _ = _check_arrays(f"{self.name}.predict", x, None)
         batch_size = int(batch_size or 32)
         callback_list = callbacks_module.CallbackList(callbacks, model=self)

@@ -157,7 +157,7 @@ class Optimizer:
 
     # ----- learning rate ---------------------------------------------------------------------
     def _check_learning_rate(self, learning_rate):
-        if isinstance(learning_rate, LearningRateSchedule) or callable(learning_rate):
+        if callable(learning_rate):  # a LearningRateSchedule or any function of the step
             return learning_rate
         try:
             value = float(learning_rate)
