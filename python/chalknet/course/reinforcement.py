@@ -17,8 +17,9 @@ Lessons:
    key) earns nothing at the time; the reward arrives 6 steps later. The discounted return
    carries the reward back to it: in a successful episode every earlier step gets
    G_t = gamma^(T-1-t), and the advantage G_t - b is positive all the way back to the pick-up,
-   negative along failed episodes. Over training the probability of picking up the key at the
-   start climbs, and the success rate goes from chance (about 1 in 6) to nearly 1.
+   negative along failed episodes. Over training the probability of picking up the key before
+   leaving the start cell climbs, and the success rate goes from chance (about 1 in 6) to
+   nearly 1.
 2. CartPole-v1 (gymnasium, the ``rl`` extra): a pole balanced on a cart, +1 per step upright,
    at most 500 steps. REINFORCE with the settings in ``CARTPOLE`` solves it by the usual rule
    (mean return >= 475 over 100 consecutive training episodes) within 1,000 episodes.
@@ -29,6 +30,7 @@ CartPole for 120 episodes only, without the solve).
 
 from __future__ import annotations
 
+import textwrap
 import time
 
 import numpy as np
@@ -111,6 +113,8 @@ def train_corridor(seed: int = 0, settings=None) -> dict:
         key_first.append(key_first_probability(agent.policy, start))
         if not credit_example:
             credit_example.update(_credit_example(batch, info))
+            if credit_example:
+                credit_example["update"] = len(key_first) - 1
 
     log = agent.train(envs, episodes=settings["episodes"], seed=seed, callback=after_update)
     return {"log": log, "key_first_probability": key_first, "credit_example": credit_example,
@@ -118,13 +122,14 @@ def train_corridor(seed: int = 0, settings=None) -> dict:
 
 
 def _credit_example(batch, info) -> dict:
-    """From the first batch with a success: that episode's per-step numbers, and the largest
-    advantage given to any step of the batch's failed episodes. Advantages here are G_t - b
-    before the normalisation (same scale as the returns)."""
+    """From a batch with a success, a failure and a baseline above 0 (so failures are pushed
+    down): the first success's per-step numbers and the largest advantage given to any step
+    of the batch's failed episodes. Advantages here are G_t - b before the normalisation
+    (same scale as the returns)."""
     offsets = np.cumsum([0] + [len(e) for e in batch])
     raw_advantages = info["returns"] - info["baseline"]
     successes = [i for i, e in enumerate(batch) if e.total_reward > 0]
-    if not successes:
+    if not successes or len(successes) == len(batch) or info["baseline"][0] <= 0:
         return {}
     index = successes[0]
     window = slice(offsets[index], offsets[index + 1])
@@ -197,7 +202,8 @@ def draw_corridor(pictures, corridor, chance):
         credit_ax.set_xticks(steps, [ACTION_NAMES[a] for a in example["actions"]],
                              rotation=45, fontsize=8)
         credit_ax.axhline(0.0, color="k", linewidth=0.6)
-        credit_ax.set_xlabel("step t of the first successful episode (the action taken)")
+        credit_ax.set_xlabel(f"step t of a successful episode at update {example['update']}"
+                             " (the action taken)")
         credit_ax.set_title("Credit flows back from the door to the key", fontsize=10)
         credit_ax.legend(fontsize=7, loc="upper left")
     log = corridor["log"]
@@ -280,11 +286,14 @@ P(the key is picked up before leaving the start cell) went from {key_first[0]:.2
         failure = example["largest_failure_advantage"]
         failures_blamed = failure is not None and failure < 0
         say(NAME, f"""
-The first successful episode: {', '.join(ACTION_NAMES[a] for a in example['actions'])}.
+A successful episode of the first batch that has a baseline above 0 (update \
+{example['update']}):
+{textwrap.fill(', '.join(ACTION_NAMES[a] for a in example['actions']), 88)}.
 Its rewards {_numbers(example['rewards'], 0)}: only the last step paid.
-Its returns G_t = {_numbers(example['returns'], 2)}
+Its returns G_t =
+{textwrap.fill(_numbers(example['returns'], 2), 88)}
 carry that reward back to every earlier step, fading by gamma per step.
-With the baseline b = {example['baseline']:.3f} (the batch's mean return), \
+With the baseline b = {example['baseline']:.3f} (a running mean of earlier returns), \
 {'every' if every_step_credited else 'not every'} step of it, the
 first action included, got a positive advantage G_t - b; \
 {'every' if failures_blamed else 'not every'} step of the batch's failed
@@ -310,12 +319,12 @@ def _cartpole_lesson(pictures, quick) -> dict | None:
     seconds = time.perf_counter() - start
     average = log.moving_average(SOLVE_WINDOW)
     say(NAME, f"""
-Lesson 2: CartPole-v1, REINFORCE with a batch-mean baseline and normalised advantages,
-policy 4 -> {CARTPOLE['hidden'][0]} tanh -> 2 softmax, Adam({CARTPOLE['learning_rate']}), batches of
-{CARTPOLE['batch']} episodes, gamma {CARTPOLE['gamma']}, seed {CARTPOLE['seed']}.
-{len(log.episode_returns)} episodes ({sum(log.episode_lengths)} steps) in {seconds:.1f} s; the
-first 20 averaged {np.mean(log.episode_returns[:20]):.0f} steps, the mean of the last
-{min(SOLVE_WINDOW, len(average))} is {average[-1]:.0f}.""")
+Lesson 2: CartPole-v1. REINFORCE with a batch-mean baseline and normalised advantages; policy
+4 -> {CARTPOLE['hidden'][0]} tanh -> 2 softmax; Adam({CARTPOLE['learning_rate']}); batches of \
+{CARTPOLE['batch']} episodes; gamma {CARTPOLE['gamma']}; seed {CARTPOLE['seed']}.
+{len(log.episode_returns)} episodes ({sum(log.episode_lengths)} steps) in {seconds:.1f} s. The \
+first 20 lasted {np.mean(log.episode_returns[:20]):.0f} steps
+on average; the mean of the last {min(SOLVE_WINDOW, len(average))} is {average[-1]:.0f}.""")
     if log.solved_episode is not None:
         say(NAME, f"""
 Solved at episode {log.solved_episode}: the mean return of episodes
