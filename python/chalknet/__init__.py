@@ -21,3 +21,8 @@ __all__ += ["Input", "Model", "Sequential", "callbacks", "datasets", "models", "
 from . import classic, course
 
 __all__ += ["classic", "course"]
+
+# ----- reinforcement learning: REINFORCE (branch rl) -------------------------------------------
+from . import rl
+
+__all__ += ["rl"]
