@@ -5,12 +5,12 @@ step t the agent sees a state s_t, draws an action a_t from its policy pi_theta(
 the environment answers with a reward r_{t+1} and the next state. The agent wants a large
 expected *discounted return*
 
-    G_t = r_{t+1} + gamma r_{t+2} + gamma^2 r_{t+3} + ...  =  r_{t+1} + gamma G_{t+1}      (S&B 3.9)
+    G_t = r_{t+1} + gamma r_{t+2} + gamma^2 r_{t+3} + ...  =  r_{t+1} + gamma G_{t+1}  (S&B 3.8-3.9)
 
 REINFORCE (Williams 1992, "Simple statistical gradient-following algorithms for connectionist
 reinforcement learning"; S&B sec. 13.3-13.4) follows the policy gradient theorem:
 
-    grad J(theta) = E[ sum_t (G_t - b(s_t)) grad log pi_theta(a_t | s_t) ]          (S&B 13.8, 13.11)
+    grad J(theta) = E[ sum_t (G_t - b(s_t)) grad log pi_theta(a_t | s_t) ]    (S&B 13.8, 13.11)
 
 The baseline b(s) changes nothing in expectation, because
 sum_a pi(a|s) grad log pi(a|s) = grad sum_a pi(a|s) = grad 1 = 0, but it shrinks the variance of
@@ -23,7 +23,8 @@ We estimate the gradient from a batch of E episodes and take a step of gradient 
     L(theta) = -(1/E) sum_episodes sum_t A_t log pi_theta(a_t | s_t)
 
 With a softmax policy pi = softmax(z) over the logits z that the network computes,
-d log pi_a / d z_j = delta_aj - pi_j (the softmax derivative divided by pi_a), so
+d log pi_a / d z_j = delta_aj - pi_j (the softmax derivative pi_a (delta_aj - pi_j) divided by
+pi_a; S&B 13.9 is the same for linear preferences), so
 
     dL/dz_t = -(A_t / E) (onehot(a_t) - pi(. | s_t))  =  (A_t / E) (pi(. | s_t) - onehot(a_t))
 
