@@ -224,3 +224,15 @@ def test_cartpole_is_solved_with_the_documented_seed():
     window = log.episode_returns[log.solved_episode - 100:log.solved_episode]
     assert len(window) == 100 and np.mean(window) >= 475.0
     assert np.mean(log.episode_returns[:20]) < 100  # it did start from a failing policy
+
+
+def test_chapter_runs_without_gymnasium(tmp_path, monkeypatch, capsys):
+    # A None entry in sys.modules makes "import gymnasium" raise ImportError.
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gymnasium", None)
+    monkeypatch.setitem(chapter.CORRIDOR, "episodes", 48)
+    results = chapter.run(tmp_path, quick=True)
+    assert results["cartpole"] is None
+    assert "pip install 'chalknet[rl]'" in capsys.readouterr().out
+    assert len(results["corridor"]["episode_returns"]) == 48

@@ -186,9 +186,10 @@ ACTION_NAMES = {0: "left", 1: "right", 2: "pick up"}
 
 
 def draw_corridor(pictures, corridor, chance):
-    figure, (credit_ax, curve_ax) = pictures.new(columns=2, width=5.5, height=4.2)
+    figure, axes = pictures.new(columns=2, width=5.5, height=4.2)
     if figure is None:
         return
+    credit_ax, curve_ax = axes
     example = corridor["credit_example"]
     if example:
         steps = np.arange(len(example["rewards"]))
