@@ -159,3 +159,29 @@ def test_spirals_and_xor():
     xs, ys = datasets.xor(n_samples=100, noise=0.05, seed=1)
     corner = np.round(xs).astype(int)
     np.testing.assert_array_equal(ys.ravel(), corner[:, 0] ^ corner[:, 1])
+
+
+SHARED_TEXT = SHARED_MNIST.parent / "tinyshakespeare"
+
+
+@pytest.mark.skipif(not SHARED_TEXT.is_dir(), reason=f"shared copy not found at {SHARED_TEXT}")
+def test_tinyshakespeare_via_file_url(cache, monkeypatch):
+    from chalknet.datasets import tinyshakespeare
+
+    monkeypatch.setattr(tinyshakespeare, "MIRRORS", (SHARED_TEXT.as_uri() + "/",))
+    text = tinyshakespeare.load_data()
+    assert len(text) == 1_115_394 and text.startswith("First Citizen:")
+    assert (cache / "tinyshakespeare" / "input.txt").is_file()
+
+
+def test_sine_sequences_targets_continue_the_wave():
+    x, y = datasets.sine_sequences(n_samples=20, steps=30, noise=0.0, seed=0)
+    assert x.shape == (20, 30, 1) and y.shape == (20, 1) and x.dtype == np.float32
+    # A sampled sinusoid obeys s[t+1] + s[t-1] = 2 cos(f) s[t]: fit cos(f) on the window
+    # (least squares), then the target must continue the recurrence.
+    s = np.concatenate([x[:, :, 0], y], axis=1).astype(np.float64)
+    window = s[:, :-1]
+    cos_f = np.sum((window[:, 2:] + window[:, :-2]) * window[:, 1:-1], axis=1) / (
+        2 * np.sum(window[:, 1:-1] ** 2, axis=1))
+    predicted = 2 * cos_f * s[:, -2] - s[:, -3]
+    np.testing.assert_allclose(predicted, s[:, -1], atol=2e-3)

@@ -320,6 +320,8 @@ def test_ctrl_c_stops_after_current_batch_and_returns_history(capsys):
     model = small_classifier()
     model.compile("adam", "sparse_categorical_crossentropy")
 
+    handler_before = signal.getsignal(signal.SIGINT)
+
     def interrupt(batch, logs):
         if model.optimizer.iterations == 7:  # epoch 2 (index 1), batch 2 (index 1)
             signal.raise_signal(signal.SIGINT)
@@ -330,9 +332,8 @@ def test_ctrl_c_stops_after_current_batch_and_returns_history(capsys):
     assert history.epoch == [0] and len(history.history["loss"]) == 1
     assert model.optimizer.iterations == 7  # the interrupted batch completed, no more
     assert "interrupted (Ctrl-C) in epoch 2 at batch 2/5" in capsys.readouterr().out
-    # The handler is restored: Ctrl-C outside fit raises as usual.
-    with pytest.raises(KeyboardInterrupt):
-        signal.raise_signal(signal.SIGINT)
+    # The handler in place before fit is back.
+    assert signal.getsignal(signal.SIGINT) is handler_before
 
 
 def test_keyboard_interrupt_exception_mid_batch_is_handled(capsys):
@@ -447,7 +448,7 @@ class _UsesMask(layers.Layer):
 
     def forward(self, x, training=False, mask=None):
         self.received = mask
-        return np.asarray(x) * (1.0 if mask is None else mask[:, None])
+        return np.asarray(x) * (1.0 if mask is None else mask[..., None])
 
     def backward(self, dy):
         return dy
@@ -498,3 +499,57 @@ def test_weights_properties_and_get_layer():
     assert model.get_layer(model.layers[0].name) is model.layers[0]
     with pytest.raises(ValueError, match="no layer named 'nope'"):
         model.get_layer("nope")
+
+
+def test_initial_epoch_resumes_the_count():
+    x, y = blobs(n=16)
+    model = small_classifier()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    seen = []
+    history = model.fit(x, y, epochs=5, initial_epoch=3, verbose=0, callbacks=[
+        callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(epoch))])
+    assert seen == [3, 4] and history.epoch == [3, 4] and len(history.history["loss"]) == 2
+
+
+class _MaskSteps(layers.Layer):
+    """Test-only layer for (batch, time, features): masks the steps whose first feature is 0."""
+
+    def forward(self, x, training=False):
+        return np.asarray(x)
+
+    def backward(self, dy):
+        return dy
+
+    def compute_mask(self, x, mask=None):
+        return np.asarray(x)[:, :, 0] != 0
+
+
+def test_masked_steps_are_left_out_of_loss_and_gradient():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 2))
+    x[0, 2, 0] = x[1, 0, 0] = x[3, 1, 0] = 0.0  # three masked steps
+    y = rng.standard_normal((4, 3, 1))
+    y[0, 2] = y[1, 0] = y[3, 1] = 1e6  # targets that must not matter
+    set_random_seed(0)
+    masked = chalknet.Sequential([_MaskSteps(input_shape=(3, 2)),
+                                  layers.Dense(1, dtype="float64")])
+    set_random_seed(0)
+    rows = chalknet.Sequential([layers.Dense(1, input_shape=(2,), dtype="float64")])
+    for model in (masked, rows):
+        model.compile(optimizers.SGD(0.1), "mse")
+    keep = x[:, :, 0] != 0
+    loss_masked = masked.train_on_batch(x, y)
+    loss_rows = rows.train_on_batch(x[keep], y[keep])  # the 9 real steps as plain samples
+    assert loss_masked == pytest.approx(loss_rows, rel=1e-12)
+    for a, b in zip(masked.get_weights(), rows.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_mask_passes_through_a_nested_model():
+    x = np.ones((2, 3, 2))
+    x[1, 0, 0] = 0.0
+    user = _UsesMask()
+    inner = chalknet.Sequential([_MaskSteps(input_shape=(3, 2))])
+    outer = chalknet.Sequential([inner, user])
+    outer.forward(x)
+    np.testing.assert_array_equal(user.received, x[:, :, 0] != 0)

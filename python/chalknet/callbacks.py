@@ -360,6 +360,7 @@ class CSVLogger(Callback):
         self.keys = None
         self._file = None
         self._writer = None
+        self._has_header = False  # appending to a file that already has its header
 
     def on_train_begin(self, logs=None):
         has_header = self.append and os.path.exists(self.filename) and \

@@ -158,23 +158,51 @@ class Model(Trainer, Layer):
             dy = layer.backward(dy)
         return dy
 
+    def _masked_targets(self, y_true, y_pred):
+        """(y_true, y_pred, mask): when the output carries a (batch, time) mask, only the
+        unmasked time steps, as rows; the loss then averages over the real steps only, as
+        Keras does for masked sequences. Without a mask: the arrays unchanged and None."""
+        mask = self._output_mask
+        if mask is None or y_pred.ndim < 3 or np.shape(mask) != y_pred.shape[:2]:
+            return y_true, y_pred, None
+        y_true = np.asarray(y_true)
+        if y_true.shape[:2] != y_pred.shape[:2]:
+            raise ValueError(
+                f"{self.name}: the output is masked per time step, so the targets need the "
+                f"output's (batch, time) = {y_pred.shape[:2]} leading axes; got y of shape "
+                f"{y_true.shape}"
+            )
+        mask = np.asarray(mask, dtype=bool)
+        return y_true[mask], y_pred[mask], mask
+
     def _backward_loss(self, loss, y_true, y_pred):
         """Backpropagate ``loss(y_true, y_pred)`` from the output; returns dL/d(input).
 
         When the last layer applies an activation that the loss can fuse with (softmax with
         cross-entropy, sigmoid with binary cross-entropy), start from the stable dL/dz of the
-        pre-activation z instead of dL/dy (see ``losses.preactivation_gradient``)."""
+        pre-activation z instead of dL/dy (see ``losses.preactivation_gradient``). Masked time
+        steps get a zero gradient."""
+        y_true, y_kept, mask = self._masked_targets(y_true, y_pred)
+
+        def unmask(gradient):  # rows of kept steps -> the output's shape, zeros elsewhere
+            if mask is None:
+                return gradient
+            full = np.zeros(y_pred.shape, dtype=gradient.dtype)
+            full[mask] = gradient
+            return full
+
         if not self.layers:
-            return loss.gradient(y_true, y_pred)
+            return unmask(loss.gradient(y_true, y_kept))
         last = self.layers[-1]
         activation = getattr(last, "activation", None)
         fused = getattr(loss, "preactivation_gradient", None)
         if activation is not None and fused is not None and hasattr(
                 last, "backward_preactivation"):
-            dz = fused(y_true, y_pred, activation)
+            dz = fused(y_true, y_kept, activation)
             if dz is not None:
-                return self._backward_from(len(self.layers) - 2, last.backward_preactivation(dz))
-        return self.backward(loss.gradient(y_true, y_pred))
+                return self._backward_from(len(self.layers) - 2,
+                                           last.backward_preactivation(unmask(dz)))
+        return self.backward(unmask(loss.gradient(y_true, y_kept)))
 
     def input_gradient(self, x, output_gradient=None, *, y_true=None, loss=None):
         """dL/dx for inputs ``x`` (inference mode: dropout off), for saliency maps and
@@ -203,6 +231,12 @@ class Model(Trainer, Layer):
         if loss is None:
             raise ValueError("input_gradient: no loss given and the model is not compiled")
         return self._backward_loss(loss, y_true, y_pred)
+
+    uses_mask = True  # a model inside a model receives the incoming mask
+
+    def compute_mask(self, x, mask=None):
+        """The mask of the last forward's output (a model inside a model passes it on)."""
+        return self._output_mask
 
     # ----- weights ---------------------------------------------------------------------------
     @property

@@ -254,15 +254,17 @@ class Trainer:
         return float(sum(layer.regularization_loss() for layer, _ in self._leaf_layers()
                          if hasattr(layer, "regularization_loss")))
 
-    def _batch_logs(self, loss_value: float, y, y_pred) -> dict:
-        logs = {"loss": loss_value}
+    def _loss_and_logs(self, y, y_pred) -> dict:
+        """The batch's loss (with regularization) and metrics, over unmasked steps only."""
+        y_kept_true, y_kept, _ = self._masked_targets(y, y_pred)
+        logs = {"loss": float(self.loss(y_kept_true, y_kept)) + self._regularization_loss()}
         for metric in self.compiled_metrics:
-            logs[metric.name] = float(metric(y, y_pred))
+            logs[metric.name] = float(metric(y_kept_true, y_kept))
         return logs
 
     def _train_step(self, x, y) -> dict:
         y_pred = self.forward(x, training=True)
-        loss_value = float(self.loss(y, y_pred)) + self._regularization_loss()
+        logs = self._loss_and_logs(y, y_pred)
         # Nobody reads dL/dx of the first layer in a training step: let it skip that product.
         first = next(self._leaf_layers(), (None, None))[0]
         skip = first is not None and getattr(first, "needs_input_gradient", False)
@@ -273,7 +275,15 @@ class Trainer:
         finally:
             if skip:
                 first.needs_input_gradient = True
-        grads_and_vars = []
+        grads_and_vars = self._gradients_and_parameters()
+        if grads_and_vars:
+            self.optimizer.apply_gradients(grads_and_vars)
+        return logs
+
+    def _gradients_and_parameters(self) -> list:
+        """(data gradient + regularization gradient, parameter) for every trainable parameter,
+        read from the layers after ``backward``."""
+        pairs = []
         per_layer = {}  # id(layer) -> (data gradients, regularization gradients) by name
         for layer, name in self._trainable_parameters():
             if id(layer) not in per_layer:
@@ -285,15 +295,11 @@ class Trainer:
             gradient = gradients[name]
             if name in regularization:
                 gradient = gradient + regularization[name]
-            grads_and_vars.append((gradient, getattr(layer, name)))
-        if grads_and_vars:
-            self.optimizer.apply_gradients(grads_and_vars)
-        return self._batch_logs(loss_value, y, y_pred)
+            pairs.append((gradient, getattr(layer, name)))
+        return pairs
 
     def _test_step(self, x, y) -> dict:
-        y_pred = self.forward(x, training=False)
-        loss_value = float(self.loss(y, y_pred)) + self._regularization_loss()
-        return self._batch_logs(loss_value, y, y_pred)
+        return self._loss_and_logs(y, self.forward(x, training=False))
 
     # ----- fit -------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None,

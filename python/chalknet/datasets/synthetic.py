@@ -1,4 +1,5 @@
-"""Small synthetic datasets for the first lessons: a noisy polynomial, two spirals, XOR.
+"""Small synthetic datasets for the lessons: a noisy polynomial, two spirals, XOR, and noisy
+sine waves for the first recurrent networks.
 
 Each function draws from chalknet's random generator (so ``set_random_seed`` makes it
 repeatable) unless ``seed`` is given, and returns float32 inputs.
@@ -63,3 +64,19 @@ def xor(n_samples=None, noise=0.1, seed=None):
     which = rng.integers(0, 4, size=n_samples)
     x = corners[which] + noise * rng.standard_normal(size=(n_samples, 2))
     return x.astype(np.float32), labels[which].reshape(-1, 1)
+
+
+def sine_sequences(n_samples=1000, steps=50, noise=0.05, seed=None):
+    """Windows of noisy sine waves for next-value prediction with a recurrent network.
+
+    Each sample is ``steps`` values of sin(f t + phase) with a random frequency f in
+    [0.05, 0.3] (radians per step) and phase, plus Gaussian noise of std ``noise``; the target
+    is the next, noise-free value. Returns x (n_samples, steps, 1) and y (n_samples, 1), float32.
+    """
+    rng = _rng(seed)
+    frequency = rng.uniform(0.05, 0.3, size=(n_samples, 1))
+    phase = rng.uniform(0.0, 2 * np.pi, size=(n_samples, 1))
+    t = np.arange(steps + 1)
+    waves = np.sin(frequency * t + phase)
+    x = waves[:, :steps] + noise * rng.standard_normal(size=(n_samples, steps))
+    return x[:, :, None].astype(np.float32), waves[:, steps:].astype(np.float32)
