@@ -78,3 +78,9 @@ def test_monte_carlo_decomposition_matches_the_exact_one(degree):
     # estimate carries variance / sets of noise from the mean of a finite number of fits.
     assert parts.variance == pytest.approx(exact_variance, rel=0.08)
     assert abs(parts.bias_squared - exact_bias) < 0.05 * exact_bias + 5 * exact_variance / sets
+
+
+def test_trained_dense_with_l2_converges_to_the_closed_form_ridge(results):
+    # Two independent routes to one minimiser: classic.ridge (SVD) and chalknet's Dense with
+    # kernel_regularizer=L2(lambda / N) trained by gradient descent for 3000 steps.
+    assert results["ridge_closed_form_vs_trained_max_difference"] < 1e-8

@@ -6,8 +6,6 @@ import contextlib
 import os
 from pathlib import Path
 
-import numpy as np
-
 
 def output_folder(output_dir) -> Path:
     """The folder a chapter writes its pictures into (created when missing)."""
@@ -69,12 +67,6 @@ def say(chapter: str, text: str) -> None:
     """Print a lesson line, prefixed by the chapter name."""
     for line in text.strip("\n").splitlines():
         print(f"[{chapter}] {line}")
-
-
-def is_decreasing(values, slack: float = 0.0) -> bool:
-    """Each value is at most the previous one (plus ``slack`` times the previous one)."""
-    values = np.asarray(values, dtype=np.float64)
-    return bool(np.all(values[1:] <= values[:-1] * (1 + slack)))
 
 
 @contextlib.contextmanager

@@ -13,6 +13,10 @@ training sets splits the expected error at new inputs into three parts
 Then the most flexible polynomial is kept and an L2 penalty lambda * ||w||^2 is added (ridge
 regression, ``chalknet.classic.ridge``): raising lambda trades variance for bias.
 
+Finally the closed form meets the network: a chalknet ``Dense(1)`` on the polynomial features
+with ``kernel_regularizer=L2(lambda / N)``, trained by gradient descent on the mean squared
+error, converges to exactly the ridge weights (the two objectives differ only by the factor N).
+
 Run it: ``python -m chalknet demo bias_variance --out DIR`` or
 ``python examples/bias_variance.py --out DIR``.
 """
@@ -22,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import classic
-from ._common import Pictures, say
+from ._common import Pictures, one_thread, say
 
 NAME = "bias_variance"
 NUMBER = 1
@@ -57,6 +61,29 @@ def fit_and_predict(x_train, targets, x_test, degree, l2=0.0):
     else:
         weights = classic.ridge(features, targets.T, l2)
     return (classic.polynomial_features(x_test, degree) @ weights).T
+
+
+def ridge_by_gradient_descent(x, targets, degree, l2, epochs=3000):
+    """The ridge fit the network way: Dense(1) on the features x, x^2, ..., x^degree (its bias
+    plays the constant column, unpenalised), loss "mse", full-batch SGD with momentum.
+
+    ridge minimises ||X w - t||^2 + l2 ||w||^2; dividing by N gives mean squared error plus
+    (l2 / N) ||w||^2, which is the loss plus what ``regularizers.L2(l2 / N)`` adds.
+    Returns [bias, w_1, ..., w_degree], the layout of ``classic.ridge``'s weights.
+    """
+    from .. import optimizers, regularizers
+    from ..layers import Dense
+    from ..models import Input, Sequential
+
+    features = classic.polynomial_features(x, degree)[:, 1:]
+    model = Sequential([Input(shape=(degree,), dtype="float64"),
+                        Dense(1, dtype="float64",
+                              kernel_regularizer=regularizers.L2(l2 / x.size))])
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.5, momentum=0.9), loss="mse")
+    model.fit(features, targets[:, None], batch_size=x.size, epochs=epochs, verbose=0,
+              shuffle=False)
+    kernel, bias = model.get_weights()
+    return np.concatenate([bias, kernel[:, 0]])
 
 
 def measured_test_error(predictions, x_test, rng):
@@ -157,6 +184,16 @@ estimate stops falling: the mean of {count} fits still carries variance / {count
 With ridge regression on the degree-{RIDGE_DEGREE} polynomial, a larger lambda lowers the
 variance and raises the bias^2; the best trade-off here is lambda = {best_l2:g}.""")
 
+    closed_form = classic.ridge(classic.polynomial_features(x_train, 5), training_sets[0], 1e-2)
+    with one_thread():
+        trained = ridge_by_gradient_descent(x_train, training_sets[0], 5, 1e-2)
+    ridge_difference = float(np.max(np.abs(trained - closed_form)))
+    say(NAME, f"""
+The same ridge fit (degree 5, lambda = 0.01, one training set) by chalknet: Dense(1) with
+kernel_regularizer=L2(lambda / {TRAINING_POINTS}), 3000 full-batch steps of SGD with momentum.
+  closed form: {np.round(closed_form, 4)}
+  trained:     {np.round(trained, 4)}   (max difference {ridge_difference:.1e})""")
+
     draw_fits(pictures, x_train, training_sets, x_test, [(1, 0.0), (3, 0.0), (10, 0.0)],
               lambda d, _: f"degree {d}", "fits_by_degree.png")
     draw_decomposition(pictures, DEGREES, by_degree, "polynomial degree",
@@ -184,5 +221,6 @@ variance and raises the bias^2; the best trade-off here is lambda = {best_l2:g}.
         "ridge_variance": [p.variance for p, _, _ in by_l2],
         "ridge_expected_error": [p.expected_error for p, _, _ in by_l2],
         "best_l2": best_l2,
+        "ridge_closed_form_vs_trained_max_difference": ridge_difference,
         "pictures": pictures.written,
     }
