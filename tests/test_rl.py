@@ -210,8 +210,19 @@ def test_chapter_pictures(results):
     names = sorted(p.rsplit("/", 1)[-1] for p in results["pictures"])
     expected = ["corridor_credit_assignment.png"]
     if results["cartpole"] is not None:
-        expected.append("cartpole_learning_curve.png")
+        expected += ["baseline_variance.png", "cartpole_learning_curve.png"]
     assert names == sorted(expected)
+
+
+def test_chapter_baseline_keeps_the_mean_and_lowers_the_variance(results):
+    if results["cartpole"] is None:
+        pytest.skip("the baseline lesson runs on CartPole, which needs gymnasium")
+    effect = results["cartpole"]["baseline_effect"]
+    # The difference of the two estimates, b * sum_t grad log pi, has expectation 0: its mean
+    # over the episodes is about 1 standard error long (3 would be far out).
+    assert effect["mean_difference_in_standard_errors"] < 3.0
+    assert effect["variance_with_baseline"] < 0.8 * effect["variance_without_baseline"]
+    assert effect["baseline"] > 5  # the untrained policy lasts ~20 steps: returns well above 0
 
 
 def test_cartpole_is_solved_with_the_documented_seed():

@@ -20,8 +20,12 @@ Lessons:
    negative along failed episodes. Over training the probability of picking up the key before
    leaving the start cell climbs, and the success rate goes from chance (about 1 in 6) to
    nearly 1.
-2. CartPole-v1 (gymnasium, the ``rl`` extra): a pole balanced on a cart, +1 per step upright,
-   at most 500 steps. REINFORCE with the settings in ``CARTPOLE`` solves it by the usual rule
+2. The baseline (CartPole-v1, gymnasium, the ``rl`` extra: a pole balanced on a cart, +1 per
+   step upright, at most 500 steps). At the untrained policy, one-episode estimates of the
+   policy gradient with b = 0 and with b = a mean return have the same mean, but the second
+   varies less: all CartPole returns are positive, so without a baseline every action taken is
+   pushed up, good and bad alike, only by different amounts.
+3. CartPole solved. REINFORCE with the settings in ``CARTPOLE`` solves it by the usual rule
    (mean return >= 475 over 100 consecutive training episodes) within 1,000 episodes.
 
 Run it: ``python -m chalknet demo reinforcement --out DIR`` (about 15 s; ``--quick`` trains
@@ -180,6 +184,57 @@ def train_cartpole(episodes: int | None = None, seed: int | None = None, setting
             env.close()
 
 
+def baseline_effect(episodes: int = 400, reference_episodes: int = 200, seed: int = 0) -> dict:
+    """The baseline's promise in numbers (S&B eq. 13.10): at the untrained CartPole policy,
+    estimate the policy gradient from each of ``episodes`` episodes twice, with b = 0 and with
+    b = the mean return G_t measured on ``reference_episodes`` other episodes (so b does not
+    depend on the episode it is used with, and the estimate stays unbiased).
+
+    Returns the total variance (sum over all weights) of both estimates, the distance between
+    their means in standard errors (about 1 when the expectations agree), and, per episode, the
+    gradient for the output bias of "push right" under both (the histogram)."""
+    import gymnasium as gym
+
+    from .. import rl
+    from ..utils import set_random_seed
+
+    set_random_seed(seed)
+    policy = rl.policy_network(4, 2, hidden=CARTPOLE["hidden"])
+    envs = [gym.make("CartPole-v1") for _ in range(CARTPOLE["batch"])]
+    for i, env in enumerate(envs):
+        env.reset(seed=seed + i)
+
+    def play(count):
+        played = []
+        while len(played) < count:
+            played += rl.run_episodes(policy, envs, [env.reset()[0] for env in envs])
+        return played[:count]
+
+    gamma = CARTPOLE["gamma"]
+    baseline = float(np.mean(np.concatenate(
+        [rl.discounted_returns(e.rewards, gamma) for e in play(reference_episodes)])))
+    without, with_baseline = [], []
+    for episode in play(episodes):
+        returns = rl.discounted_returns(episode.rewards, gamma)
+        for level, estimates in ((0.0, without), (baseline, with_baseline)):
+            pairs = rl.policy_gradient(policy, episode.observations, episode.actions,
+                                       returns - level, 1)
+            estimates.append(np.concatenate([g.ravel() for g, _ in pairs]).astype(np.float64))
+    for env in envs:
+        env.close()
+    without, with_baseline = np.array(without), np.array(with_baseline)
+    difference = without - with_baseline  # b * sum_t grad log pi(a_t|s_t): expectation 0
+    standard_error = np.sqrt(difference.var(axis=0).sum() / episodes)
+    right_bias = -1  # the last weight is the output bias; its last entry is "push right"
+    return {"baseline": baseline, "episodes": episodes,
+            "variance_without_baseline": float(without.var(axis=0).sum()),
+            "variance_with_baseline": float(with_baseline.var(axis=0).sum()),
+            "mean_difference_in_standard_errors":
+                float(np.linalg.norm(difference.mean(axis=0)) / standard_error),
+            "right_bias_gradient": {"without": without[:, right_bias].tolist(),
+                                    "with": with_baseline[:, right_bias].tolist()}}
+
+
 # ----- pictures --------------------------------------------------------------------------------
 
 ACTION_NAMES = {0: "left", 1: "right", 2: "pick up"}
@@ -224,6 +279,25 @@ def draw_corridor(pictures, corridor, chance):
     curve_ax.set_title("The early action is learned from the late reward", fontsize=10)
     curve_ax.legend(fontsize=7, loc="lower right")
     pictures.save(figure, "corridor_credit_assignment.png")
+
+
+def draw_baseline(pictures, effect):
+    figure, ax = pictures.new(width=6.0, height=4.0)
+    if figure is None:
+        return
+    samples = effect["right_bias_gradient"]
+    bins = np.histogram_bin_edges(samples["without"] + samples["with"], bins=40)
+    for key, color, label in (("without", "tab:red", "b = 0"),
+                              ("with", "tab:blue", f"b = {effect['baseline']:.1f}")):
+        values = np.asarray(samples[key])
+        ax.hist(values, bins=bins, color=color, alpha=0.5,
+                label=f"{label}: mean {values.mean():.2f}, std {values.std():.2f}")
+        ax.axvline(values.mean(), color=color, linewidth=1.5)
+    ax.set_xlabel('one-episode estimate of dL/d(output bias of "push right")')
+    ax.set_ylabel("episodes")
+    ax.set_title("A baseline: same expectation, smaller spread", fontsize=10)
+    ax.legend(fontsize=8)
+    pictures.save(figure, "baseline_variance.png")
 
 
 def draw_cartpole(pictures, log):
@@ -312,17 +386,33 @@ is assigned through the return, and the discount makes it fade with the delay.""
 
 def _cartpole_lesson(pictures, quick) -> dict | None:
     if not gymnasium_available():
-        say(NAME, "Lesson 2 needs gymnasium (pip install 'chalknet[rl]'): CartPole skipped.")
+        say(NAME, "Lessons 2 and 3 need gymnasium (pip install 'chalknet[rl]'): CartPole "
+                  "skipped.")
         return None
+    effect = baseline_effect(episodes=120 if quick else 400,
+                             reference_episodes=60 if quick else 200)
+    ratio = effect["variance_without_baseline"] / effect["variance_with_baseline"]
+    say(NAME, f"""
+Lesson 2: the baseline, on CartPole-v1 (gymnasium) with the untrained policy. The
+policy gradient estimated from one episode, {effect['episodes']} times, with b = 0 and with
+b = {effect['baseline']:.1f} (the mean return of {60 if quick else 200} other episodes):
+the two means differ by {effect['mean_difference_in_standard_errors']:.1f} standard errors (the \
+same expectation), and the total
+variance falls from {effect['variance_without_baseline']:.0f} to \
+{effect['variance_with_baseline']:.0f} ({ratio:.1f} times smaller).
+Notice: with b = 0 every return is positive, so every action taken is pushed up, the
+good ones only a little more than the bad; b turns that into "better or worse than usual".""")
+    draw_baseline(pictures, effect)
     episodes = 120 if quick else CARTPOLE["episodes"]
     start = time.perf_counter()
     log = train_cartpole(episodes=episodes)
     seconds = time.perf_counter() - start
     average = log.moving_average(SOLVE_WINDOW)
     say(NAME, f"""
-Lesson 2: CartPole-v1. REINFORCE with a batch-mean baseline and normalised advantages; policy
-4 -> {CARTPOLE['hidden'][0]} tanh -> 2 softmax; Adam({CARTPOLE['learning_rate']}); batches of \
-{CARTPOLE['batch']} episodes; gamma {CARTPOLE['gamma']}; seed {CARTPOLE['seed']}.
+Lesson 3: CartPole-v1 solved. REINFORCE with a batch-mean baseline and normalised
+advantages; policy 4 -> {CARTPOLE['hidden'][0]} tanh -> 2 softmax; \
+Adam({CARTPOLE['learning_rate']}); batches of {CARTPOLE['batch']} episodes;
+gamma {CARTPOLE['gamma']}; seed {CARTPOLE['seed']}.
 {len(log.episode_returns)} episodes ({sum(log.episode_lengths)} steps) in {seconds:.1f} s. The \
 first 20 lasted {np.mean(log.episode_returns[:20]):.0f} steps
 on average; the mean of the last {min(SOLVE_WINDOW, len(average))} is {average[-1]:.0f}.""")
@@ -336,7 +426,8 @@ can balance for a few hundred steps: a longer episode gives more (and better) tr
         say(NAME, f"Not solved within {episodes} episodes (this should not happen with seed "
                   f"{CARTPOLE['seed']}).")
     draw_cartpole(pictures, log)
-    return {"solved_episode": log.solved_episode, "episodes": len(log.episode_returns),
+    return {"baseline_effect": effect, "solved_episode": log.solved_episode,
+            "episodes": len(log.episode_returns),
             "steps": int(sum(log.episode_lengths)), "seconds": seconds,
             "episode_returns": [float(r) for r in log.episode_returns],
             "final_moving_average": float(average[-1]), "settings": dict(CARTPOLE),
