@@ -307,7 +307,8 @@ class REINFORCE:
     """Monte-Carlo policy gradient with a baseline (Williams 1992; S&B sec. 13.4).
 
     policy: a Sequential ending in Dense(n_actions, activation="softmax") (``policy_network``).
-    optimizer: a chalknet optimizer or its name; default Adam(learning_rate).
+    optimizer: a chalknet optimizer or its name (Keras's default rate); when None (the
+        default), Adam(learning_rate). ``learning_rate`` is used only in that case.
     gamma: the discount of the returns.
     baseline: "running_mean" (b = an exponential moving average of the returns G_t seen in
         past batches, decay ``baseline_decay``), "batch_mean" (the mean G_t of the batch
