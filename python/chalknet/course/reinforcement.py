@@ -51,7 +51,7 @@ CORRIDOR = {"length": 6, "max_steps": 20, "episodes": 400, "batch": 8, "gamma": 
             "hidden": (16,), "learning_rate": 0.05, "baseline": "running_mean"}
 
 # CartPole-v1, tuned on this machine: with seed 0 it solves at episode 370 (~8 s on one core);
-# seeds 0-5 solved between episodes 370 and 513.
+# seeds 0-11 all solved, between episodes 355 and 761.
 CARTPOLE = {"episodes": 1000, "batch": 8, "gamma": 0.99, "hidden": (32,),
             "learning_rate": 0.01, "baseline": "batch_mean", "seed": 0}
 SOLVE_THRESHOLD, SOLVE_WINDOW = 475.0, 100
