@@ -30,3 +30,8 @@ __all__ += ["vision"]
 from . import gan  # noqa: E402
 
 __all__ += ["gan"]
+
+# ----- reinforcement learning: REINFORCE (branch rl) -------------------------------------------
+from . import rl
+
+__all__ += ["rl"]

@@ -17,11 +17,11 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import backprop, bias_variance, classification, gradient_descent
+from . import backprop, bias_variance, classification, gradient_descent, reinforcement
 
 # name -> chapter module, in course order.
 CHAPTERS = {module.NAME: module for module in
-            sorted([bias_variance, gradient_descent, classification, backprop],
+            sorted([bias_variance, gradient_descent, classification, backprop, reinforcement],
                    key=lambda module: module.NUMBER)}
 # chapters 5 and 6 (branch gan)
 from . import deep_networks, gans  # noqa: E402
