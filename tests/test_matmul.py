@@ -317,3 +317,18 @@ def test_environment_variable_unknown_value_warns_and_keeps_best():
     simd, stderr = _simd_in_subprocess("neon9")
     assert simd == ISAS[-1]
     assert "RuntimeWarning: CHALKNET_ISA='neon9' is not one of" in stderr
+
+
+def test_an_equal_but_distinct_dtype_object_is_accepted():
+    # copy.deepcopy gives a dtype equal to float32 that is not NumPy's canonical object; the
+    # bindings compare dtypes by value, so ops and _core accept it (it once raised
+    # "must have dtype float32, got float32").
+    import copy
+
+    dtype = copy.deepcopy(np.dtype(np.float32))
+    a = np.ones((3, 4), dtype=dtype)
+    b = np.ones((4, 2), dtype=dtype)
+    np.testing.assert_array_equal(ops.matmul(a, b), np.full((3, 2), 4, np.float32))
+    x = np.ones((1, 4, 4, 1), dtype=dtype)
+    k = np.ones((2, 2, 1, 1), dtype=dtype)
+    np.testing.assert_array_equal(ops.conv2d(x, k), np.full((1, 3, 3, 1), 4, np.float32))

@@ -94,8 +94,8 @@ py::object with_float_type(py::handle first, const char* op, const char* name, B
                          std::string(py::str(py::type::of(first).attr("__name__"))));
   }
   const auto dtype = py::reinterpret_borrow<py::array>(first).dtype();
-  if (dtype.is(py::dtype::of<float>())) return body(float{});
-  if (dtype.is(py::dtype::of<double>())) return body(double{});
+  if (dtype.equal(py::dtype::of<float>())) return body(float{});
+  if (dtype.equal(py::dtype::of<double>())) return body(double{});
   throw py::type_error(std::string(op) + ": " + name +
                        " must have dtype float32 or float64, got " + std::string(py::str(dtype)));
 }

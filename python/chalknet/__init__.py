@@ -1,6 +1,15 @@
 """chalknet: an educational neural-network engine with a Keras-style API and fast kernels."""
 
-from ._version import __version__
+import os as _os
+
+# OpenMP threads that finish early spin, waiting for the others; on a machine with more busy
+# threads than cores they spin on the core the others need, and a 1 ms step can take 50 ms.
+# A short spin (libgomp reads this when the compiled module loads it) keeps idle-machine speed
+# and avoids that; a user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.  See DESIGN.md.
+if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "1000"
+
+from ._version import __version__  # noqa: E402
 from .ops import build_info, get_num_threads, set_num_threads
 
 __all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads"]

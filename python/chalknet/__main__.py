@@ -112,10 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--repeats", type=int, default=10, help="timed repeats (default 10)")
     info.set_defaults(func=cmd_info)
     demo = commands.add_parser(
-        "demo", help="train the Keras MNIST convnet on the bundled digits (offline)",
+        "demo", help="train the Keras MNIST convnet on the bundled digits (offline); "
+                     "'demo --list' lists the course chapters, 'demo CHAPTER' runs one",
         description="Train the Keras 'simple MNIST convnet' (conv32-pool-conv64-pool-dropout-"
                     "dense10, Adam, batch 128) on the 8,000 bundled MNIST digits, report the "
-                    "accuracy on the 2,000 held-out digits and save the training curves.")
+                    "accuracy on the 2,000 held-out digits and save the training curves. "
+                    "'demo --list' lists the course's chapters; 'demo CHAPTER [--out DIR] "
+                    "[--quick]' runs one.")
     demo.add_argument("--epochs", type=int, default=8, help="passes over the data (default 8)")
     demo.add_argument("--batch-size", type=int, default=128, help="default 128")
     demo.add_argument("--model", choices=["convnet", "dense"], default="convnet",
@@ -132,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    from chalknet import course
+
+    if argv[:1] == ["demo"] and course.handles(argv[1:]):
+        return course.main(argv[1:])
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["info", *argv]  # no command: the info check (`python -m chalknet --n 1024`)
     args = parser.parse_args(argv)

@@ -17,17 +17,23 @@ from __future__ import annotations
 import argparse
 import time
 
-from . import backprop, bias_variance, classification, gradient_descent, reinforcement
+from . import (
+    backprop,
+    bias_variance,
+    classification,
+    cnn,
+    deep_networks,
+    gans,
+    gradient_descent,
+    reinforcement,
+)
 
-# name -> chapter module, in course order.
+# name -> chapter module, in course order (chapters 1-7 as issue 6 numbers them, then the CNN
+# and sequence chapters).
 CHAPTERS = {module.NAME: module for module in
-            sorted([bias_variance, gradient_descent, classification, backprop, reinforcement],
+            sorted([bias_variance, gradient_descent, classification, backprop, deep_networks,
+                    gans, reinforcement, cnn],
                    key=lambda module: module.NUMBER)}
-# chapters 5 and 6 (branch gan)
-from . import deep_networks, gans  # noqa: E402
-
-CHAPTERS = dict(sorted({**CHAPTERS, deep_networks.NAME: deep_networks, gans.NAME: gans}.items(),
-                       key=lambda item: item[1].NUMBER))
 
 DEFAULT_OUTPUT = "chalknet-course"
 

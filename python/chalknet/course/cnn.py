@@ -12,7 +12,7 @@ from __future__ import annotations
 from .. import vision
 
 NAME = "cnn"
-NUMBER = 8  # the CNN chapter follows the course's seven of issue 6 until the map places it
+NUMBER = 8  # after the seven chapters of issue 6
 TITLE = "What a CNN sees: filters, feature maps, activation maximisation, DeepDream, style"
 
 
