@@ -345,7 +345,7 @@ def test_pictures_without_matplotlib_say_how_to_install_it(monkeypatch):
 def test_the_chapter_in_quick_mode_trains_and_writes_its_pictures(tmp_path, capsys):
     """One epoch of the Keras convnet on the 8,000 digits (about 10 s on one thread), then
     every picture. Seed 0 reaches 91.5 % after that epoch; the claim checked is >= 90 %. The 97.5 %
-    after 5 epochs is checked by examples/cnn_mnist.py (exit status 1 when missed)."""
+    after 5 epochs is checked by examples/cnn.py (exit status 1 when missed)."""
     pytest.importorskip("matplotlib", reason="the chapter's pictures need matplotlib")
     from chalknet.course import cnn
 

@@ -709,8 +709,10 @@ def _chapter_pictures(model, x_test, folder, quick) -> dict:
                     path=folder / "deep_dream.png", suptitle=f"DeepDream on {second.name}")
         plot_images([x_test[3], style, styled], ["content", "style", "result"], scale=2.2,
                     path=folder / "style_transfer.png", suptitle="Style transfer")
+        pictures = sorted(str(path) for path in folder.glob("*.png"))
         print(f"[cnn] pictures written to {folder}")
     except ImportError as error:
+        pictures = []
         print(f"[cnn] no pictures: {error}")
-    return {"class_image_predictions": winners, "dream_activation": (norm_before, norm_after),
+    return {"pictures": pictures, "class_image_predictions": winners, "dream_activation": (norm_before, norm_after),
             "style_loss": (float(losses[0]), float(losses[-1]))}

@@ -3,8 +3,8 @@ image each class score likes best, DeepDream and style transfer.
 
 The lesson's code lives in ``chalknet.vision`` (``vision.cnn_chapter``); this module gives it
 the course's chapter interface: ``NAME``, ``NUMBER``, ``TITLE`` and
-``run(output_dir, quick=False) -> dict``. Run it: ``python examples/cnn_mnist.py`` (and
-``python -m chalknet demo cnn`` once the course lists it).
+``run(output_dir, quick=False) -> dict``. Run it: ``python -m chalknet demo cnn`` or
+``python examples/cnn.py``.
 """
 
 from __future__ import annotations

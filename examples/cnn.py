@@ -2,9 +2,9 @@
 at what it has learned (filters, feature maps, activation maximisation, DeepDream, style
 transfer).
 
-    python examples/cnn_mnist.py                # 5 epochs, pictures in ./cnn_mnist/
-    python examples/cnn_mnist.py --quick        # 1 epoch, shorter ascents: a quick look
-    python examples/cnn_mnist.py --threads 1    # on a busy machine one thread can be faster
+    python examples/cnn.py                # 5 epochs, pictures in ./cnn/
+    python examples/cnn.py --quick        # 1 epoch, shorter ascents: a quick look
+    python examples/cnn.py --threads 1    # on a busy machine one thread can be faster
 
 Expected: >= 97.5 % test accuracy on the 2,000 held-out digits after 5 epochs (seed 0:
 97.65 %); the script exits with status 1 when a full run falls short.
@@ -23,7 +23,7 @@ TARGET_ACCURACY = 0.975
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="cnn_mnist", help="folder for the pictures")
+    parser.add_argument("--out", default="cnn", help="folder for the pictures")
     parser.add_argument("--epochs", type=int, default=5, help="default 5")
     parser.add_argument("--seed", type=int, default=0, help="default 0")
     parser.add_argument("--threads", type=int, default=0, help="default: all cores")
