@@ -14,6 +14,7 @@ namespace py = pybind11;
 using namespace chalknet;
 
 void bind_conv(py::module_& m);  // bind_conv.cpp
+void bind_rnn(py::module_& m);   // bind_rnn.cpp
 using bind::require_array;
 using bind::require_ndim;
 using bind::shape_str;
@@ -84,4 +85,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &get_num_threads);
   m.def("build_info", &build_info);
   bind_conv(m);
+  bind_rnn(m);
 }

@@ -26,3 +26,14 @@ __all__ += [
     "global_avg_pool2d", "global_avg_pool2d_backward",
     "global_max_pool2d", "global_max_pool2d_backward",
 ]
+
+from .recurrent import (  # noqa: E402
+    gru,
+    gru_backward,
+    lstm,
+    lstm_backward,
+    simple_rnn,
+    simple_rnn_backward,
+)
+
+__all__ += ["gru", "gru_backward", "lstm", "lstm_backward", "simple_rnn", "simple_rnn_backward"]
