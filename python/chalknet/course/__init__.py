@@ -23,6 +23,11 @@ from . import backprop, bias_variance, classification, gradient_descent
 CHAPTERS = {module.NAME: module for module in
             sorted([bias_variance, gradient_descent, classification, backprop],
                    key=lambda module: module.NUMBER)}
+# chapter 8 (branch seq)
+from . import sequences  # noqa: E402
+
+CHAPTERS = dict(sorted({**CHAPTERS, sequences.NAME: sequences}.items(),
+                       key=lambda item: item[1].NUMBER))
 
 DEFAULT_OUTPUT = "chalknet-course"
 
