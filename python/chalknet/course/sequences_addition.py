@@ -53,7 +53,7 @@ def split_pairs(digits, train_count, test_count, rng):
 class EncoderDecoder:
     """Encoder LSTM -> (h, c) -> decoder LSTM -> Dense(softmax over CHARACTERS)."""
 
-    def __init__(self, units, learning_rate=0.005):
+    def __init__(self, units, learning_rate=0.01):
         from .. import losses, optimizers
         from ..layers import LSTM, Dense
 
@@ -114,15 +114,15 @@ def exact_match(model, pairs, digits):
     return float(np.mean(np.all(answer == target_ids, axis=1))), answer
 
 
-def train(digits=3, units=128, epochs=30, train_count=20000, test_count=1000, batch_size=128,
-          seed=0):
+def train(digits=2, units=128, epochs=20, train_count=7000, test_count=1000, batch_size=32,
+          learning_rate=0.01, seed=0):
     from ..utils import set_random_seed
 
     set_random_seed(seed)
     rng = np.random.default_rng(seed)
     train_pairs, test_pairs = split_pairs(digits, train_count, test_count, rng)
     questions, decoder_inputs, targets = teacher_forcing_arrays(train_pairs, digits)
-    model = EncoderDecoder(units)
+    model = EncoderDecoder(units, learning_rate)
     losses, accuracies = [], []
     for _ in range(epochs):
         order = rng.permutation(len(train_pairs))
@@ -152,7 +152,7 @@ def run(output_dir, quick=False, digits=None, units=None, epochs=None, train_cou
         seed=0) -> dict:
     pictures = Pictures(output_dir, CHAPTER)
     settings = dict(digits=2, units=64, epochs=8, train_count=3000) if quick else \
-        dict(digits=2, units=128, epochs=20, train_count=7000)
+        dict(digits=2, units=96, epochs=15, train_count=7000)
     for key, value in (("digits", digits), ("units", units), ("epochs", epochs),
                        ("train_count", train_count)):
         if value is not None:
