@@ -136,7 +136,7 @@ def draw_profiles(pictures, profiles):
 
 
 def draw_clipping(pictures, unclipped, clipped):
-    figure, axes = pictures.new(columns=2, width=5.2, height=4.0)
+    figure, axes = pictures.new(columns=3, width=4.6, height=4.0)
     if figure is None:
         return
     for (losses, norms), label in ((unclipped, "no clipping"),
@@ -149,6 +149,10 @@ def draw_clipping(pictures, unclipped, clipped):
         if first_bad.size:
             axes[0].axvline(first_bad[0], color="red", linestyle=":",
                             label=f"{label}: loss inf/NaN from step {first_bad[0]}")
+    axes[2].plot(np.arange(len(clipped[0])), clipped[0], color="tab:orange")
+    axes[2].axhline(5 / 3, color="gray", linestyle="--", label="predicting the mean")
+    axes[2].set(xlabel="training step", ylabel="MSE", ylim=(0, None),
+                title=f"clipnorm={CLIPNORM:g}: the loss falls")
     axes[0].set(xlabel="training step", ylabel="MSE (log)", title="Loss")
     axes[1].set(xlabel="training step", ylabel="gradient norm before clipping (log)",
                 title="Gradient norm")
