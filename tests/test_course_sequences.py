@@ -55,7 +55,7 @@ def test_simple_rnn_gradient_fades_through_time_faster_than_the_lstms():
 
 
 def test_clipnorm_keeps_the_loss_finite_where_the_unclipped_run_diverges():
-    unclipped_losses, unclipped_norms = sequences_gradients.train_with_gradient_norms(None, 4)
+    unclipped_losses, _ = sequences_gradients.train_with_gradient_norms(None, 4)
     clipped_losses, clipped_norms = sequences_gradients.train_with_gradient_norms(1.0, 4)
     assert not np.all(np.isfinite(unclipped_losses))      # inf/NaN without clipping
     assert np.all(np.isfinite(clipped_losses))
@@ -122,7 +122,7 @@ def test_digit_rows_put_each_digit_in_its_columns():
     assert x.shape == (6, sequences_ctc.STEPS, sequences_ctc.SIDE)
     small = sequences_ctc.shrink(images)
     side = sequences_ctc.SIDE
-    for row, label in zip(x, labels):
+    for row, label in zip(x, labels, strict=True):
         used = label[label > 0] - 1
         assert sequences_ctc.MIN_DIGITS <= len(used) <= sequences_ctc.MAX_DIGITS
         for position, digit in enumerate(used):
@@ -140,7 +140,7 @@ def toy_ctc_task(count, rng, steps=12, classes=4):
         length = int(rng.integers(1, 4))
         symbols = rng.integers(1, classes, size=length)
         t = int(rng.integers(0, 2))
-        for position, symbol in enumerate(symbols):
+        for symbol in symbols:
             x[row, t:t + 2, symbol] = 1.0
             t += 2 + int(rng.integers(1, 3))
         labels[row, :length] = symbols
@@ -164,7 +164,7 @@ def test_ctc_trained_toy_model_decodes_the_label_sequences():
     decoded, _ = ops.ctc_decode(model.predict(x_test), np.full(len(x_test), 12))
     read = [[int(c) for c in row if c >= 0] for row in decoded[0]]
     truth = [[int(c) for c in row if c > 0] for row in labels_test]
-    assert np.mean([r == t for r, t in zip(read, truth)]) >= 0.9
+    assert np.mean([r == t for r, t in zip(read, truth, strict=True)]) >= 0.9
 
 
 # ----- many-to-many: addition ---------------------------------------------------------------
@@ -177,7 +177,7 @@ def test_addition_strings_are_reversed_and_padded():
 
 
 def test_encoder_decoder_addition_beats_the_best_constant_answer():
-    model, test_pairs, losses, accuracies = sequences_addition.train(
+    _, _, losses, accuracies = sequences_addition.train(
         digits=2, units=48, epochs=4, train_count=3000, test_count=300)
     # The commonest 2-digit sum (99) is 1 % of the pairs: a constant answer gets at most 0.01.
     assert accuracies[-1] > 0.03

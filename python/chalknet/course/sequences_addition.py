@@ -84,7 +84,7 @@ class EncoderDecoder:
         self.encoder.backward([None, d_h, d_c])
         self.optimizer.apply_gradients(
             [(gradient, getattr(layer, name)) for layer in self.layers
-             for name, gradient in zip(layer.weight_names, layer.get_gradients())])
+             for name, gradient in zip(layer.weight_names, layer.get_gradients(), strict=True)])
         return loss
 
     def greedy_decode(self, questions, steps) -> np.ndarray:
@@ -163,7 +163,7 @@ def run(output_dir, quick=False, digits=None, units=None, epochs=None, train_cou
     draw(pictures, losses, accuracies, settings["digits"])
     questions, _ = addition_strings(test_pairs[:5], settings["digits"])
     examples = [f"{q[::-1].strip()} = {''.join(CHARACTERS[i] for i in a).strip()}"
-                for q, a in zip(questions, answers)]
+                for q, a in zip(questions, answers, strict=True)]
     say(CHAPTER, f"Many-to-many (encoder-decoder): {settings['digits']}-digit addition, "
                  f"LSTM({settings['units']}) x 2, {settings['train_count']} training sums, "
                  f"{settings['epochs']} epochs\n"

@@ -72,7 +72,8 @@ def draw(pictures, x, labels, read, logits, history):
     figure, axes = pictures.new(columns=2, rows=3, width=5.0, height=1.9)
     if figure is None:
         return
-    for ax, image, truth, guess, row_logits in zip(axes.flat[:5], x, labels, read, logits):
+    shown = zip(axes.flat[:5], x, labels, read, logits, strict=False)  # the first five rows
+    for ax, image, truth, guess, row_logits in shown:
         ax.imshow(image.T, cmap="gray_r", aspect="auto", extent=(0, STEPS, SIDE, 0))
         best = row_logits.argmax(axis=1)
         for column in np.flatnonzero(best > 0):
@@ -111,8 +112,8 @@ def run(output_dir, quick=False, units=None, epochs=None, train_rows=None, seed=
                             validation_data=(x_test, labels_test)).history
         read, logits = greedy_read(model, x_test)
     truth = label_digits(labels_test)
-    sequence_accuracy = float(np.mean([r == t for r, t in zip(read, truth)]))
-    length_right = float(np.mean([len(r) == len(t) for r, t in zip(read, truth)]))
+    sequence_accuracy = float(np.mean([r == t for r, t in zip(read, truth, strict=True)]))
+    length_right = float(np.mean([len(r) == len(t) for r, t in zip(read, truth, strict=True)]))
     draw(pictures, x_test, truth, read, logits, history)
     say(CHAPTER, f"Many-to-less (CTC): Bidirectional(LSTM({units})) -> Dense(11) over {STEPS} "
                  f"columns, {train_rows} rows, {epochs} epochs\n"

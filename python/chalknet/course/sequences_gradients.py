@@ -110,7 +110,8 @@ def train_with_gradient_norms(clipnorm, epochs, seed=0, samples=512, batch_size=
                 model.backward(loss.gradient(y_batch, prediction))
                 pairs = [(gradient, getattr(layer, name))
                          for layer in model.layers
-                         for name, gradient in zip(layer.weight_names, layer.get_gradients())]
+                         for name, gradient in zip(layer.weight_names, layer.get_gradients(),
+                                                               strict=True)]
                 step_norms.append(float(np.sqrt(sum(np.sum(g.astype(np.float64) ** 2)
                                                     for g, _ in pairs))))
                 optimizer.apply_gradients(pairs)
