@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smaller model, fewer steps")
     parser.add_argument("--units", type=int, default=None, help="LSTM units (default 128)")
     parser.add_argument("--rounds", type=int, default=None,
-                        help="rounds of 40 batches (default 12)")
+                        help="rounds of 40 batches (default 20)")
     args = parser.parse_args(argv)
     corpus = Path(args.corpus) if args.corpus else default_corpus()
     if not corpus.is_file():

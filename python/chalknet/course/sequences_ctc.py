@@ -99,8 +99,8 @@ def run(output_dir, quick=False, units=None, epochs=None, train_rows=None, seed=
 
     pictures = Pictures(output_dir, CHAPTER)
     units = units if units is not None else (32 if quick else 48)
-    epochs = epochs if epochs is not None else (3 if quick else 8)
-    train_rows = train_rows if train_rows is not None else (1000 if quick else 4000)
+    epochs = epochs if epochs is not None else (5 if quick else 12)
+    train_rows = train_rows if train_rows is not None else (1500 if quick else 4000)
     set_random_seed(seed)
     rng = np.random.default_rng(seed)
     (train_images, train_digits), (test_images, test_digits) = mnist_mini.load_data()
@@ -119,8 +119,9 @@ def run(output_dir, quick=False, units=None, epochs=None, train_rows=None, seed=
                  f"columns, {train_rows} rows, {epochs} epochs\n"
                  f"  test rows read exactly right: {sequence_accuracy:.3f} (the right number of "
                  f"digits: {length_right:.3f})\n"
-                 "Notice: no label says where a digit is; the network still puts each digit on "
+                 "Notice: no label says where a digit is; the network still emits each digit on "
                  "one or two columns\nand blanks everywhere else (the blue marks in "
-                 "ctc_digit_rows.png).")
+                 "ctc_digit_rows.png). A bidirectional reader\nsees the whole row at every "
+                 "column, so a spike need not sit under its digit.")
     return dict(sequence_accuracy=sequence_accuracy, length_accuracy=length_right,
                 history=history, pictures=list(pictures.written))

@@ -114,7 +114,7 @@ def load_text(text=None, corpus_path=None):
         return None
 
 
-def train(text, units=128, length=64, batch_size=32, rounds=12, batches_per_round=40,
+def train(text, units=128, length=64, batch_size=32, rounds=20, batches_per_round=40,
           seed=0, validation_fraction=0.1):
     """Train on random windows of the first 90 % of ``text``; after each round (``batches_per_
     round`` fresh batches) evaluate on fixed windows of the last 10 %. Returns a dict."""
@@ -166,7 +166,7 @@ def run(output_dir, quick=False, text=None, corpus_path=None, units=None, rounds
     if text is None:
         return {"skipped": True, "pictures": []}
     pictures = Pictures(output_dir, CHAPTER)
-    settings = dict(units=64 if quick else 128, rounds=4 if quick else 12,
+    settings = dict(units=64 if quick else 128, rounds=4 if quick else 20,
                     batches_per_round=25 if quick else 40)
     for key, value in (("units", units), ("rounds", rounds),
                        ("batches_per_round", batches_per_round)):
