@@ -17,6 +17,11 @@ from a dot product of length G*H:
     |error| <= 2 * B * T * (I + G*H + H + 16) * eps * max|d_out| * max(1, max|x|, max|state|)
 """
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -328,3 +333,28 @@ def test_direct_binding_calls_are_checked():
     with pytest.raises(ValueError, match=r"ops.simple_rnn: mask must have shape \(2, 3\)"):
         _core.simple_rnn_forward(x, np.zeros((2, 5)), None, np.zeros((4, 5)), np.zeros((5, 5)),
                                  None, np.ones((3, 2), np.uint8), "tanh", "sigmoid")
+
+
+@pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
+def test_every_gate_build_matches_the_reference(isa, tmp_path):
+    # The float sigmoid/tanh loops are compiled once per instruction set and chosen when first
+    # used, so each build runs in its own process (CHALKNET_ISA lowers the choice; on a CPU
+    # without the set the best available build runs, which is checked all the same).
+    script = (
+        "import sys, numpy as np; sys.path.insert(0, sys.argv[2]);"
+        "import test_rnn as t;"
+        "case = t.make_case(8, 'lstm', np.float32, 3, 6, 5, 33, masked=True);"
+        "result = t.forward(t.ops, 'lstm', case);"
+        "np.save(sys.argv[1], np.stack([result[0], t.forward(t.ops, 'gru', t.make_case("
+        "8, 'gru', np.float32, 3, 6, 5, 33, masked=True))[0]]))"
+    )
+    out = tmp_path / "outputs.npy"
+    env = {**os.environ, "CHALKNET_ISA": isa}
+    subprocess.run([sys.executable, "-c", script, str(out), str(Path(__file__).parent)],
+                   check=True, env=env)
+    got = np.load(out)
+    for index, cell in enumerate(["lstm", "gru"]):
+        case = make_case(8, cell, np.float32, 3, 6, 5, 33, masked=True)
+        want = forward(reference, cell, case_as64(case))[0]
+        bound = 2 * 6 * (5 + 33 + 1 + 16) * np.finfo(np.float32).eps
+        assert_within(f"{cell} outputs ({isa})", got[index], want, bound, np.float32)

@@ -25,6 +25,9 @@
 // and recurrent pre-activation gradients apart (d_pre and d_rec) because the reset gate
 // multiplies only the recurrent half of the candidate.
 //
+// Activations.  For float, sigmoid and tanh run in rnn_gates (a branch-free exp built once per
+// instruction set and chosen at run time); double uses libm, for the gradient checks.
+//
 // Threads.  gemm parallelises itself and is always called from the sequential step loop; the
 // fused passes are OpenMP loops over batch rows when the step is large enough to pay for a
 // parallel region (kParallelMinWork).  Every value is produced by one thread in a fixed order
@@ -38,6 +41,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "rnn_gates.h"
 
 namespace chalknet {
 namespace {
@@ -52,55 +56,26 @@ std::unique_ptr<T[]> buffer(int64_t count) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(count, 1))]);
 }
 
-// ----- exp and tanh that vectorise ---------------------------------------------------------
-// libm's expf/tanhf are calls the compiler cannot vectorise, and in the fused gate passes they
-// cost more than the recurrent gemm.  For float we use Cephes's expf scheme, written
-// branch-free so that `#pragma omp simd` loops vectorise: x = n ln2 + r with |r| <= ln2/2
-// (ln2 split in two parts, Cody-Waite), e^r by its degree-7 Taylor-like minimax polynomial
-// (relative error about 1 ulp), and 2^n put directly into the exponent bits.  The rounding of
-// x / ln2 to n uses the 1.5 * 2^23 trick, so no float-to-int conversion (and no undefined
-// behaviour on NaN, which propagates).  Inputs are clamped to [-87, 88], where expf is
-// finite and normal.  double keeps libm (its users are the gradient checks).
-inline float fast_exp(float x) {
-  constexpr float kShift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  x = std::min(88.0f, std::max(-87.0f, x));
-  const float shifted = x * 1.44269504088896341f + kShift;
-  const float n = shifted - kShift;
-  float r = x - n * 0.693359375f;  // ln2, high part (exact in float)
-  r = r - n * -2.12194440e-4f;     // ln2, low part
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t shifted_bits;
-  std::memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
-  // The low mantissa bits of `shifted` hold n (as an offset from kShift's bit pattern).
-  const int32_t scale_bits = (shifted_bits - 0x4B400000 + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &scale_bits, sizeof scale);
-  return p * scale;
+// The backward pass's sequence-sized scratch (d_pre, d_rec, h_prev) is kept per calling
+// thread and only grows, so a training loop does not pay fresh page faults on every batch
+// (GEMM's workspaces work the same way).  Each slot holds one buffer at a time.
+enum class Scratch { PreGradients = 0, RecurrentGradients = 1, PreviousStates = 2 };
+
+template <typename T>
+T* scratch(Scratch slot, int64_t count) {
+  thread_local std::vector<T> slots[3];
+  std::vector<T>& storage = slots[static_cast<int>(slot)];
+  if (storage.size() < static_cast<size_t>(count)) storage.resize(static_cast<size_t>(count));
+  return storage.data();
 }
-
-template <typename T>
-T exp_of(T x) { return std::exp(x); }
-template <>
-float exp_of<float>(float x) { return fast_exp(x); }
-
-// tanh(x) = 1 - 2 / (e^{2x} + 1): finite for every x (e^{2x} is clamped), absolute error a
-// few ulp of 1.
-template <typename T>
-T tanh_of(T x) { return std::tanh(x); }
-template <>
-float tanh_of<float>(float x) { return 1.0f - 2.0f / (fast_exp(2.0f * x) + 1.0f); }
 
 // ----- activations: apply(x), and the derivative written in terms of y = apply(x) ----------
 
+// float sigmoid and tanh over arrays go through rnn_gates (vectorised, per instruction set;
+// see apply_in_place below); these per-value forms serve double.
 struct TanhFn {
   template <typename T>
-  static T apply(T x) { return tanh_of(x); }
+  static T apply(T x) { return std::tanh(x); }
   template <typename T>
   static T slope(T y) { return T(1) - y * y; }
 };
@@ -118,7 +93,7 @@ struct LinearFn {
 };
 struct SigmoidFn {
   template <typename T>
-  static T apply(T x) { return T(1) / (T(1) + exp_of(-x)); }
+  static T apply(T x) { return T(1) / (T(1) + std::exp(-x)); }
   template <typename T>
   static T slope(T y) { return y * (T(1) - y); }
 };
@@ -151,7 +126,8 @@ void with_activations(Activation activation, Activation recurrent, Body&& body) 
 // ----- shared pieces -------------------------------------------------------------------------
 
 // The fused passes are written as short loops over contiguous runs of one row, each simple
-// enough for the compiler to vectorise (one activation per loop; see fast_exp).
+// enough for the compiler to vectorise (one activation per loop; float sigmoid and tanh use
+// the per-instruction-set loops of rnn_gates.h).
 
 // v[j] = Fn::apply(v[j]) for j < n.
 template <class Fn, typename T>
@@ -159,6 +135,10 @@ void apply_in_place(T* v, int64_t n) {
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) v[j] = Fn::apply(v[j]);
 }
+template <>
+void apply_in_place<SigmoidFn, float>(float* v, int64_t n) { rnn_gates::table().sigmoid(v, n); }
+template <>
+void apply_in_place<TanhFn, float>(float* v, int64_t n) { rnn_gates::table().tanh(v, n); }
 
 // v[j] += w[j] for j < n.
 template <typename T>
@@ -244,9 +224,9 @@ void weight_gradients(T* d_x, T* d_kernel, T* d_recurrent_kernel, const T* d_pre
   const int64_t rows = s.batch * s.steps, I = s.input_size, H = s.units;
   gemm<T>(d_x, I, d_pre, width, false, kernel, width, true, rows, I, width, T(1), T(0));
   gemm<T>(d_kernel, width, x, I, true, d_pre, width, false, I, width, rows, T(1), T(0));
-  auto h_prev = buffer<T>(rows * H);
-  shifted_states(h_prev.get(), h0, states, s);
-  gemm<T>(d_recurrent_kernel, width, h_prev.get(), H, true, d_rec, width, false, H, width, rows,
+  T* h_prev = scratch<T>(Scratch::PreviousStates, rows * H);
+  shifted_states(h_prev, h0, states, s);
+  gemm<T>(d_recurrent_kernel, width, h_prev, H, true, d_rec, width, false, H, width, rows,
           T(1), T(0));
 }
 
@@ -478,13 +458,13 @@ void simple_rnn_backward(T* d_x, T* d_h0, T* d_kernel, T* d_recurrent_kernel, T*
                          const T* kernel, const T* recurrent_kernel, const T* states,
                          const uint8_t* mask, const RnnShape& s, Activation activation) {
   const int64_t H = s.units, TH = s.steps * s.units, BH = s.batch * s.units;
-  auto d_pre = buffer<T>(s.batch * TH);
+  T* d_pre = scratch<T>(Scratch::PreGradients, s.batch * TH);
   auto dh = buffer<T>(BH), dh_prev = buffer<T>(BH);
   const auto recurrent_t = transposed(recurrent_kernel, H, H);
   start_gradient(dh.get(), d_final_h, s);
   with_activation(activation, [&](auto act) {
     for (int64_t t = s.steps - 1; t >= 0; --t) {
-      const Slice<T> d_pre_t{d_pre.get() + t * H, TH};
+      const Slice<T> d_pre_t{d_pre + t * H, TH};
       simple_rnn_step_backward<T>(d_pre_t, dh_prev.get(), dh.get(), {d_states + t * H, TH},
                                   {states + t * H, TH}, mask, t, s, act);
       recurrent_backward<T>(dh_prev.get(), {d_pre_t.data, TH}, recurrent_t.get(), H, s);
@@ -492,9 +472,9 @@ void simple_rnn_backward(T* d_x, T* d_h0, T* d_kernel, T* d_recurrent_kernel, T*
     }
   });
   std::memcpy(d_h0, dh.get(), sizeof(T) * BH);
-  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre.get(), d_pre.get(), x, h0, states,
+  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre, d_pre, x, h0, states,
                       kernel, H, s);
-  if (d_bias) column_sums(d_bias, d_pre.get(), s.batch * s.steps, H);
+  if (d_bias) column_sums(d_bias, d_pre, s.batch * s.steps, H);
 }
 
 // ===== LSTM ==================================================================================
@@ -526,7 +506,7 @@ void lstm_backward(T* d_x, T* d_h0, T* d_c0, T* d_kernel, T* d_recurrent_kernel,
                    const RnnShape& s, Activation activation, Activation recurrent_activation) {
   const int64_t H = s.units, G = 4 * s.units, TH = s.steps * H, TG = s.steps * G;
   const int64_t BH = s.batch * H;
-  auto d_pre = buffer<T>(s.batch * TG);
+  T* d_pre = scratch<T>(Scratch::PreGradients, s.batch * TG);
   auto dh = buffer<T>(BH), dh_prev = buffer<T>(BH), dc = buffer<T>(BH);
   const auto recurrent_t = transposed(recurrent_kernel, H, G);
   auto act_c = buffer<T>(BH);  // act(c_t) of the step being processed
@@ -534,7 +514,7 @@ void lstm_backward(T* d_x, T* d_h0, T* d_c0, T* d_kernel, T* d_recurrent_kernel,
   start_gradient(dc.get(), d_final_c, s);
   with_activations(activation, recurrent_activation, [&](auto act, auto rec_act) {
     for (int64_t t = s.steps - 1; t >= 0; --t) {
-      const Slice<T> d_pre_t{d_pre.get() + t * G, TG};
+      const Slice<T> d_pre_t{d_pre + t * G, TG};
       lstm_step_backward<T>(d_pre_t, dh_prev.get(), dc.get(), act_c.get(), dh.get(),
                             {d_states + t * H, TH}, {gates + t * G, TG}, {cells + t * H, TH},
                             previous(cells, c0, t, s), mask, t, s, act, rec_act);
@@ -544,9 +524,9 @@ void lstm_backward(T* d_x, T* d_h0, T* d_c0, T* d_kernel, T* d_recurrent_kernel,
   });
   std::memcpy(d_h0, dh.get(), sizeof(T) * BH);
   std::memcpy(d_c0, dc.get(), sizeof(T) * BH);
-  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre.get(), d_pre.get(), x, h0, states,
+  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre, d_pre, x, h0, states,
                       kernel, G, s);
-  if (d_bias) column_sums(d_bias, d_pre.get(), s.batch * s.steps, G);
+  if (d_bias) column_sums(d_bias, d_pre, s.batch * s.steps, G);
 }
 
 // ===== GRU ===================================================================================
@@ -578,14 +558,15 @@ void gru_backward(T* d_x, T* d_h0, T* d_kernel, T* d_recurrent_kernel, T* d_bias
                   Activation activation, Activation recurrent_activation) {
   const int64_t H = s.units, G = 3 * s.units, TH = s.steps * H, TG = s.steps * G;
   const int64_t BH = s.batch * H;
-  auto d_pre = buffer<T>(s.batch * TG), d_rec = buffer<T>(s.batch * TG);
+  T* d_pre = scratch<T>(Scratch::PreGradients, s.batch * TG);
+  T* d_rec = scratch<T>(Scratch::RecurrentGradients, s.batch * TG);
   auto dh = buffer<T>(BH), dh_prev = buffer<T>(BH);
   const auto recurrent_t = transposed(recurrent_kernel, H, G);
   start_gradient(dh.get(), d_final_h, s);
   with_activations(activation, recurrent_activation, [&](auto act, auto rec_act) {
     for (int64_t t = s.steps - 1; t >= 0; --t) {
-      const Slice<T> d_rec_t{d_rec.get() + t * G, TG};
-      gru_step_backward<T>({d_pre.get() + t * G, TG}, d_rec_t, dh_prev.get(), dh.get(),
+      const Slice<T> d_rec_t{d_rec + t * G, TG};
+      gru_step_backward<T>({d_pre + t * G, TG}, d_rec_t, dh_prev.get(), dh.get(),
                            {d_states + t * H, TH}, {gates + t * G, TG},
                            {recurrent_h + t * H, TH}, previous(states, h0, t, s), mask, t, s,
                            act, rec_act);
@@ -594,11 +575,11 @@ void gru_backward(T* d_x, T* d_h0, T* d_kernel, T* d_recurrent_kernel, T* d_bias
     }
   });
   std::memcpy(d_h0, dh.get(), sizeof(T) * BH);
-  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre.get(), d_rec.get(), x, h0, states,
+  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre, d_rec, x, h0, states,
                       kernel, G, s);
   if (d_bias) {
-    column_sums(d_bias, d_pre.get(), s.batch * s.steps, G);
-    column_sums(d_bias + G, d_rec.get(), s.batch * s.steps, G);
+    column_sums(d_bias, d_pre, s.batch * s.steps, G);
+    column_sums(d_bias + G, d_rec, s.batch * s.steps, G);
   }
 }
 
