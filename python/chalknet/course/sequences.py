@@ -41,5 +41,8 @@ LESSONS = {
 
 
 def run(output_dir, quick=False) -> dict:
-    """Every lesson in order; the results are keyed by lesson name."""
-    return {name: lesson.run(output_dir, quick=quick) for name, lesson in LESSONS.items()}
+    """Every lesson in order; the results are keyed by lesson name, and "pictures" lists every
+    PNG written."""
+    results = {name: lesson.run(output_dir, quick=quick) for name, lesson in LESSONS.items()}
+    results["pictures"] = [path for lesson in LESSONS for path in results[lesson]["pictures"]]
+    return results
