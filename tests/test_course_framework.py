@@ -14,11 +14,12 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def test_registry_lists_the_chapters_in_course_order():
-    assert list(course.CHAPTERS) == ["bias_variance", "gradient_descent", "classification",
-                                     "backprop"]
-    for number, (name, module) in enumerate(course.CHAPTERS.items(), start=1):
+    assert list(course.CHAPTERS)[:4] == ["bias_variance", "gradient_descent", "classification",
+                                         "backprop"]
+    numbers = [module.NUMBER for module in course.CHAPTERS.values()]
+    assert numbers[:4] == [1, 2, 3, 4] and numbers == sorted(set(numbers))
+    for name, module in course.CHAPTERS.items():
         assert module.NAME == name
-        assert module.NUMBER == number
         assert module.TITLE and "\n" not in module.TITLE
         assert callable(module.run)
 
