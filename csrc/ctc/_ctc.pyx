@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, nonecheck=False
-"""CTC (connectionist temporal classification) loss, its gradient, and the greedy decoder.
+"""CTC (connectionist temporal classification) loss, its gradient, and the two decoders.
 
 What it computes.  For each sample b of a batch, with logits u (time, classes) and a label
 sequence l of length L, the CTC loss is  -ln p(l | x)  where  p(l | x)  sums, over every
