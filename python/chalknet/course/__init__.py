@@ -26,13 +26,14 @@ from . import (
     gans,
     gradient_descent,
     reinforcement,
+    sequences,
 )
 
 # name -> chapter module, in course order (chapters 1-7 as issue 6 numbers them, then the CNN
 # and sequence chapters).
 CHAPTERS = {module.NAME: module for module in
             sorted([bias_variance, gradient_descent, classification, backprop, deep_networks,
-                    gans, reinforcement, cnn],
+                    gans, reinforcement, cnn, sequences],
                    key=lambda module: module.NUMBER)}
 
 DEFAULT_OUTPUT = "chalknet-course"

@@ -1,0 +1,40 @@
+"""Settings for the whole test run: no network, and datasets from the repository's neighbour.
+
+The tests never download.  ``CHALKNET_DATA`` points at a fresh folder for the session, holding
+tiny-shakespeare when ``../shared/data`` (beside the repository, as on the developers' and CI's
+machines) has it; anything a test asks for that is not there fails at once with the offline
+message instead of reaching the network.  Tests that check downloading give ``file://`` mirrors,
+which are still allowed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chalknet.datasets import _files
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _offline_urlopen(real_urlopen):
+    def urlopen(url, *args, **kwargs):
+        if str(getattr(url, "full_url", url)).startswith("file:"):
+            return real_urlopen(url, *args, **kwargs)
+        raise OSError(f"the tests run offline; refused to open {url}")
+    return urlopen
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_datasets(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("chalknet-data")
+    corpus = SHARED_DATA / "tinyshakespeare" / "input.txt"
+    if corpus.exists():
+        (cache / "tinyshakespeare").mkdir()
+        shutil.copy(corpus, cache / "tinyshakespeare" / "input.txt")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CHALKNET_DATA", str(cache))
+        patch.setattr(_files, "_urlopen", _offline_urlopen(_files._urlopen))
+        yield cache
