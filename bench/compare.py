@@ -29,6 +29,13 @@ import sys
 import time
 from pathlib import Path
 
+# OpenBLAS's idle worker threads keep spinning for a long while after each call (2^28 cycles by
+# default); the engine timed next then shares a core with them and, at 2 threads, ran at
+# 1-thread speed (measured: chalknet and torch n=1024 took 21-24 ms instead of 10.5 ms right
+# after NumPy).  A short timeout (2^4 cycles, read when OpenBLAS loads) lets every engine start
+# on idle cores.  Set OPENBLAS_THREAD_TIMEOUT yourself to see the default behaviour.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
@@ -196,7 +203,8 @@ def main(argv=None) -> int:
         "python": platform.python_version(), "machine": platform.machine(),
         "threads": thread_report, "repeat": args.repeat, "budget_s": args.budget,
         "openmp_env": {name: os.environ.get(name) for name in
-                       ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")},
+                       ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS",
+                        "OPENBLAS_THREAD_TIMEOUT")},
         "clock": args.clock, "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg")
         else None,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
