@@ -4,11 +4,14 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <array>
 #include <sstream>
+#include <string>
 
 #include "checks.h"
 #include "cpu.h"
 #include "gemm.h"
+#include "gemm_kernels.h"
 
 namespace py = pybind11;
 using namespace chalknet;
@@ -20,18 +23,12 @@ using bind::shape_str;
 
 namespace {
 
-// gemm(c, a, b, trans_a, trans_b, alpha, beta): c = alpha * op(a) @ op(b) + beta * c in place.
+// Sizes (m, n, k) of op(a) @ op(b) for 2-D arrays, or a ValueError naming both shapes.
 template <typename T>
-void gemm_binding(py::handle c_obj, py::handle a_obj, py::handle b_obj, bool trans_a,
-                  bool trans_b, double alpha, double beta) {
-  const char* op = "ops.matmul";
-  auto a = require_array<T>(a_obj, op, "a");
-  auto b = require_array<T>(b_obj, op, "b");
-  auto c = require_array<T>(c_obj, op, "out");
+std::array<int64_t, 3> product_sizes(const py::array_t<T>& a, const py::array_t<T>& b,
+                                     bool trans_a, bool trans_b, const char* op) {
   require_ndim(a, 2, op, "a");
   require_ndim(b, 2, op, "b");
-  require_ndim(c, 2, op, "out");
-  bind::require_writeable(c, op, "out");
   const int64_t m = trans_a ? a.shape(1) : a.shape(0);
   const int64_t k = trans_a ? a.shape(0) : a.shape(1);
   const int64_t kb = trans_b ? b.shape(1) : b.shape(0);
@@ -40,29 +37,82 @@ void gemm_binding(py::handle c_obj, py::handle a_obj, py::handle b_obj, bool tra
     throw py::value_error(std::string(op) + ": inner dimensions differ: a is " + shape_str(a) +
                           ", b is " + shape_str(b));
   }
-  if (c.shape(0) != m || c.shape(1) != n) {
-    std::ostringstream s;
-    s << op << ": out must have shape (" << m << ", " << n << "), got " << shape_str(c);
-    throw py::value_error(s.str());
-  }
+  return {m, n, k};
+}
+
+// c (m, n) = alpha * op(a) @ op(b) + beta * c, the GIL released around the kernel.
+template <typename T>
+void run_gemm(py::array_t<T>& c, const py::array_t<T>& a, const py::array_t<T>& b, bool trans_a,
+              bool trans_b, const std::array<int64_t, 3>& sizes, T alpha, T beta) {
+  const auto [m, n, k] = sizes;
   if (m == 0 || n == 0) return;
   T* c_ptr = c.mutable_data();
   const T* a_ptr = a.data();
   const T* b_ptr = b.data();
   const int64_t lda = a.shape(1), ldb = b.shape(1), ldc = n;
   py::gil_scoped_release release;
-  gemm<T>(c_ptr, ldc, a_ptr, lda, trans_a, b_ptr, ldb, trans_b, m, n, k, static_cast<T>(alpha),
-          static_cast<T>(beta));
+  gemm<T>(c_ptr, ldc, a_ptr, lda, trans_a, b_ptr, ldb, trans_b, m, n, k, alpha, beta);
 }
 
-Isa g_active_isa = Isa::Generic;
+// gemm(c, a, b, trans_a, trans_b, alpha, beta): c = alpha * op(a) @ op(b) + beta * c in place.
+template <typename T>
+void gemm_binding(py::handle c_obj, py::handle a_obj, py::handle b_obj, bool trans_a,
+                  bool trans_b, double alpha, double beta) {
+  const char* op = "ops.matmul";
+  auto a = require_array<T>(a_obj, op, "a");
+  auto b = require_array<T>(b_obj, op, "b");
+  auto c = require_array<T>(c_obj, op, "out");
+  require_ndim(c, 2, op, "out");
+  bind::require_writeable(c, op, "out");
+  const auto sizes = product_sizes(a, b, trans_a, trans_b, op);
+  if (c.shape(0) != sizes[0] || c.shape(1) != sizes[1]) {
+    std::ostringstream s;
+    s << op << ": out must have shape (" << sizes[0] << ", " << sizes[1] << "), got "
+      << shape_str(c);
+    throw py::value_error(s.str());
+  }
+  run_gemm<T>(c, a, b, trans_a, trans_b, sizes, static_cast<T>(alpha), static_cast<T>(beta));
+}
+
+// matmul(a, b, trans_a, trans_b) -> a new (m, n) array op(a) @ op(b): the short path for
+// ops.matmul when both inputs are already C-contiguous arrays of dtype T.
+template <typename T>
+py::array_t<T> matmul_binding(py::handle a_obj, py::handle b_obj, bool trans_a, bool trans_b) {
+  const char* op = "ops.matmul";
+  auto a = require_array<T>(a_obj, op, "a");
+  auto b = require_array<T>(b_obj, op, "b");
+  const auto sizes = product_sizes(a, b, trans_a, trans_b, op);
+  py::array_t<T> c({sizes[0], sizes[1]});
+  run_gemm<T>(c, a, b, trans_a, trans_b, sizes, T(1), T(0));
+  return c;
+}
+
+// set_isa(name) -> bool: switch gemm's instruction-set path; False (nothing changed) when this
+// build or CPU cannot run it.  An unknown name is a ValueError.
+bool set_isa(const std::string& name) {
+  Isa isa;
+  if (!parse_isa(name, &isa)) {
+    throw py::value_error("set_isa: expected one of 'generic', 'avx2', 'avx512', got '" + name +
+                          "'");
+  }
+  return set_gemm_isa(isa);
+}
+
+// The paths this build and this CPU can run, best last.
+py::list available_isas() {
+  py::list names;
+  for (Isa isa : {Isa::Generic, Isa::Avx2, Isa::Avx512}) {
+    if (gemm_isa_available(isa)) names.append(isa_name(isa));
+  }
+  return names;
+}
 
 py::dict build_info() {
   py::dict info;
   info["version"] = CHALKNET_VERSION;
   info["compiler"] = CHALKNET_COMPILER;
   info["openmp"] = have_openmp();
-  info["simd"] = isa_name(g_active_isa);
+  info["simd"] = isa_name(gemm_isa());
   info["simd_detected"] = isa_name(detect_isa());
   info["threads"] = get_num_threads();
   return info;
@@ -72,7 +122,6 @@ py::dict build_info() {
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "chalknet compiled kernels (use chalknet.ops, not this module)";
-  g_active_isa = detect_isa();
 
   m.def("gemm_f32", &gemm_binding<float>, py::arg("c"), py::arg("a"), py::arg("b"),
         py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
@@ -80,8 +129,15 @@ PYBIND11_MODULE(_core, m) {
   m.def("gemm_f64", &gemm_binding<double>, py::arg("c"), py::arg("a"), py::arg("b"),
         py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
         "c = alpha * op(a) @ op(b) + beta * c for C-contiguous float64 arrays, in place.");
+  m.def("matmul_f32", &matmul_binding<float>, py::arg("a"), py::arg("b"), py::arg("trans_a"),
+        py::arg("trans_b"), "op(a) @ op(b) as a new array, for C-contiguous float32 a and b.");
+  m.def("matmul_f64", &matmul_binding<double>, py::arg("a"), py::arg("b"), py::arg("trans_a"),
+        py::arg("trans_b"), "op(a) @ op(b) as a new array, for C-contiguous float64 a and b.");
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("build_info", &build_info);
+  m.def("set_isa", &set_isa, py::arg("name"),
+        "Switch gemm to the named path ('generic', 'avx2', 'avx512'); False when unavailable.");
+  m.def("available_isas", &available_isas, "Paths this build and CPU can run, best last.");
   bind_conv(m);
 }

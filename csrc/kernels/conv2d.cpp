@@ -10,19 +10,34 @@
 //                                      added back to the pixels it was copied from (col2im)
 //   backward-kernel  d_kernel (K, F) = patches^T (K, M) . d_y (M, F),  d_bias = column sums of d_y
 //
-// In NHWC a patch row is kernel_w * in_c contiguous values per kernel row (one memcpy when the
+// In NHWC a patch row is kernel_w * in_c contiguous values per kernel row (one copy when the
 // row is inside the image and dilation_w == 1).  The full (M, K) matrix is never built: the
 // output pixels are processed in tiles of rows whose patches fit in a cache-sized buffer
-// (kTileBytes), so memory stays bounded for any batch.  A 1x1 kernel with stride 1 and no
-// padding needs no patches at all: x itself is the (M, in_c) patch matrix.
+// (kTileBytes, at most kMaxTileRows rows), so memory stays bounded for any batch.  A 1x1 kernel
+// with stride 1 and no padding needs no patches at all: x itself is the (M, in_c) patch matrix.
 //
-// Threads.  The tile loop runs on the calling thread; inside a tile, building the patches and
-// the col2im scatter are OpenMP loops over rows, and gemm parallelises itself.  So gemm is never
-// called from inside a parallel region (no nested parallelism, no shared-workspace worries).
-// Determinism: every output element is produced by one thread with a fixed order of additions
-// (tiles in order, then kernel position), gemm's result does not depend on the thread count,
-// and the bias gradient is summed over fixed chunks of rows combined in order.  Results are
-// therefore identical for any number of threads.
+// Bias.  The forward patch rows carry one more column, a constant 1, and the kernel matrix one
+// more row, the bias:  [patch, 1] . [kernel; bias] = patch . kernel + bias, so the bias costs
+// no pass over y and gemm never reads y (beta = 0).
+//
+// Backward-input with stride 1 is itself a forward convolution, with no col2im:
+//   d_x[n, ih, iw, c] = sum over (i', j', f) of d_y[n, ih - pad_top' + i'*dh, iw - pad_left' + j'*dw, f]
+//                                             * kernel[kh-1-i', kw-1-j', c, f]
+// (substitute i' = kh-1-i in the forward equation), i.e. d_y convolved with the kernel rotated
+// by 180 degrees and its channel axes swapped, padded by pad_top' = (kh-1)*dh - pad_top and
+// pad_left' = (kw-1)*dw - pad_left.  It is used when those pads are >= 0 and in_c is wide
+// enough to fill vectors; otherwise (strides > 1, tiny in_c) d_patches = d_y . kernel^T is
+// added back onto the input (col2im).
+//
+// Threads.  Forward and the stride-1 backward-input run their tiles in an OpenMP loop, each
+// thread gathering its own patches and calling gemm (which stays on that thread inside a
+// parallel region).  Every output row belongs to one tile and gemm's arithmetic per element does
+// not depend on the rows around it, so results are identical for any number of threads.  The
+// col2im path and backward-kernel keep the tile loop on the calling thread: building the
+// patches and the col2im scatter are OpenMP loops over rows, and gemm parallelises itself.
+// Determinism there: every d_input element is produced by one thread with a fixed order of
+// additions (tiles in order, then kernel position), gemm's result does not depend on the
+// thread count, and the bias gradient is summed over fixed chunks of rows combined in order.
 #include "conv2d.h"
 
 #include <algorithm>
@@ -32,18 +47,88 @@
 
 #include "gemm.h"
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 namespace chalknet {
 namespace {
 
-// Bytes of patches per tile: about one L2 cache, so gemm packs from cache-warm rows.
+// Bytes of patches per tile: about one L2 cache, so gemm packs from cache-warm rows; and at
+// most kMaxTileRows rows, so that small patches still give several tiles to share out.
 constexpr int64_t kTileBytes = int64_t(1) << 20;
+constexpr int64_t kMaxTileRows = 1024;
+// Backward-input as a forward convolution needs at least this many input channels (the gemm's
+// columns) to fill vectors; below it the col2im path is faster.
+constexpr int64_t kMinChannelsForFlip = 8;
 // Rows per chunk of the bias-gradient reduction (fixed, so the sum order never changes).
 constexpr int64_t kBiasChunkRows = 1024;
 
+// Rows per tile for patch rows of `row_length` values.
+template <typename T>
+int64_t tile_rows(const Conv2dShape& s, int64_t row_length) {
+  const int64_t rows = kTileBytes / (row_length * int64_t(sizeof(T)));
+  return std::max<int64_t>(16, std::min({rows, kMaxTileRows, s.out_pixels()}));
+}
+
 template <typename T>
 int64_t tile_rows(const Conv2dShape& s) {
-  const int64_t rows = kTileBytes / (s.patch_size() * int64_t(sizeof(T)));
-  return std::max<int64_t>(16, std::min(rows, s.out_pixels()));
+  return tile_rows<T>(s, s.patch_size());
+}
+
+// dst[0 .. count) = src[0 .. count): an inline loop (a library memcpy call per short patch
+// run costs more than the copy).
+template <typename T>
+inline void copy_run(T* dst, const T* src, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) dst[i] = src[i];
+}
+
+// `count` runs of kRun values: run r from src + r * src_step to dst + r * dst_step.  The fixed
+// length lets the compiler turn each run into a few moves.
+template <int kRun, typename T>
+void copy_runs_fixed(T* dst, int64_t dst_step, const T* src, int64_t src_step, int64_t count) {
+  for (int64_t r = 0; r < count; ++r, dst += dst_step, src += src_step) {
+    for (int v = 0; v < kRun; ++v) dst[v] = src[v];
+  }
+}
+
+template <typename T>
+void copy_runs(T* dst, int64_t dst_step, const T* src, int64_t src_step, int64_t run,
+               int64_t count) {
+  switch (run) {  // the short runs of first layers (kernel_w * in_c = 3, 5, 9, 15 ...)
+    case 1: return copy_runs_fixed<1>(dst, dst_step, src, src_step, count);
+    case 2: return copy_runs_fixed<2>(dst, dst_step, src, src_step, count);
+    case 3: return copy_runs_fixed<3>(dst, dst_step, src, src_step, count);
+    case 4: return copy_runs_fixed<4>(dst, dst_step, src, src_step, count);
+    case 5: return copy_runs_fixed<5>(dst, dst_step, src, src_step, count);
+    case 6: return copy_runs_fixed<6>(dst, dst_step, src, src_step, count);
+    case 7: return copy_runs_fixed<7>(dst, dst_step, src, src_step, count);
+    case 8: return copy_runs_fixed<8>(dst, dst_step, src, src_step, count);
+    case 9: return copy_runs_fixed<9>(dst, dst_step, src, src_step, count);
+    case 15: return copy_runs_fixed<15>(dst, dst_step, src, src_step, count);
+    default:
+      for (int64_t r = 0; r < count; ++r) copy_run(dst + r * dst_step, src + r * src_step, run);
+  }
+}
+
+// Calls body(buffer, m0, m1) for the tiles [m0, m1) of rows [0, total), tile_size rows each,
+// in an OpenMP loop (outside any parallel region); each thread gets its own buffer of
+// buffer_size elements.  Inside the loop gemm runs on the calling thread.
+template <typename T, typename Body>
+void for_each_tile_parallel(int64_t total, int64_t tile_size, int64_t buffer_size, Body body) {
+  const int64_t tiles = (total + tile_size - 1) / tile_size;
+  bool parallel = tiles > 1;
+#if defined(_OPENMP)
+  parallel = parallel && !omp_in_parallel() && omp_get_max_threads() > 1;
+#endif
+#pragma omp parallel if (parallel)
+  {
+    auto buffer = std::unique_ptr<T[]>(new T[static_cast<size_t>(buffer_size)]);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < tiles; ++t) {
+      body(buffer.get(), t * tile_size, std::min(total, (t + 1) * tile_size));
+    }
+  }
 }
 
 // The patch matrix is x itself: 1x1 kernel, stride 1, no padding (dilation is then irrelevant).
@@ -57,47 +142,126 @@ std::unique_ptr<T[]> uninitialized(int64_t count) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(count)]);
 }
 
-// row (K,) = the patch of x seen by output pixel m, zeros where it hangs over the border.
+// Position (n, oh, ow) of output pixel m, stepped forward without divisions.
+struct PixelCursor {
+  int64_t n, oh, ow;
+  PixelCursor(const Conv2dShape& s, int64_t m)
+      : n(m / (s.out_w * s.out_h)), oh((m / s.out_w) % s.out_h), ow(m % s.out_w) {}
+  void advance(const Conv2dShape& s) {
+    if (++ow < s.out_w) return;
+    ow = 0;
+    if (++oh < s.out_h) return;
+    oh = 0;
+    ++n;
+  }
+};
+
+// dst (kernel_w * in_c,) = the part of one patch that kernel row i sees: the input row src_row
+// (null when that row is outside the image) from column iw0 on, zeros outside the image.
 template <typename T>
-void gather_patch(T* row, const T* x, const Conv2dShape& s, int64_t m) {
-  const int64_t ow = m % s.out_w;
-  const int64_t oh = (m / s.out_w) % s.out_h;
-  const int64_t n = m / (s.out_w * s.out_h);
-  const T* image = x + n * s.in_h * s.in_w * s.in_c;
-  const int64_t ih0 = oh * s.stride_h - s.pad_top;
-  const int64_t iw0 = ow * s.stride_w - s.pad_left;
-  const int64_t row_len = s.kernel_w * s.in_c;
-  const bool contiguous = s.dilation_w == 1 && iw0 >= 0 && iw0 + s.kernel_w <= s.in_w;
-  for (int64_t i = 0; i < s.kernel_h; ++i) {
-    T* dst = row + i * row_len;
-    const int64_t ih = ih0 + i * s.dilation_h;
-    if (ih < 0 || ih >= s.in_h) {
-      std::fill(dst, dst + row_len, T(0));
-      continue;
-    }
-    const T* src_row = image + ih * s.in_w * s.in_c;
-    if (contiguous) {
-      std::memcpy(dst, src_row + iw0 * s.in_c, sizeof(T) * row_len);
-      continue;
-    }
-    for (int64_t j = 0; j < s.kernel_w; ++j) {
-      const int64_t iw = iw0 + j * s.dilation_w;
-      T* dst_c = dst + j * s.in_c;
-      if (iw < 0 || iw >= s.in_w) {
-        std::fill(dst_c, dst_c + s.in_c, T(0));
-      } else {
-        std::memcpy(dst_c, src_row + iw * s.in_c, sizeof(T) * s.in_c);
-      }
+void gather_kernel_row(T* dst, const T* src_row, const Conv2dShape& s, int64_t iw0) {
+  const int64_t run = s.kernel_w * s.in_c;
+  if (!src_row) {
+    std::fill(dst, dst + run, T(0));
+    return;
+  }
+  if (s.dilation_w == 1 && iw0 >= 0 && iw0 + s.kernel_w <= s.in_w) {
+    copy_run(dst, src_row + iw0 * s.in_c, run);
+    return;
+  }
+  for (int64_t j = 0; j < s.kernel_w; ++j) {
+    const int64_t iw = iw0 + j * s.dilation_w;
+    T* dst_c = dst + j * s.in_c;
+    if (iw < 0 || iw >= s.in_w) {
+      std::fill(dst_c, dst_c + s.in_c, T(0));
+    } else {
+      copy_run(dst_c, src_row + iw * s.in_c, s.in_c);
     }
   }
 }
 
-// patches (m1 - m0, K) = the patches of output pixels m0 .. m1-1.
+// rows (ow1 - ow0, row_length): the patches of output pixels (n, oh, ow0 .. ow1-1) of one
+// output row, kernel row by kernel row, so the per-pixel work of the inner loop is one copy.
+template <typename T>
+void gather_segment(T* rows, int64_t row_length, const T* x, const Conv2dShape& s, int64_t n,
+                    int64_t oh, int64_t ow0, int64_t ow1) {
+  const T* image = x + n * s.in_h * s.in_w * s.in_c;
+  const int64_t run = s.kernel_w * s.in_c;
+  // Output columns whose window lies inside the image (one run each): [inner0, inner1).
+  int64_t inner0 = ow0, inner1 = ow0;
+  if (s.dilation_w == 1) {
+    const int64_t first = (s.pad_left + s.stride_w - 1) / s.stride_w;  // iw0 >= 0
+    const int64_t room = s.in_w - s.kernel_w + s.pad_left;             // iw0 + kw <= in_w
+    const int64_t end = room < 0 ? 0 : room / s.stride_w + 1;
+    inner0 = std::min(std::max(ow0, first), ow1);
+    inner1 = std::max(inner0, std::min(ow1, end));
+  }
+  for (int64_t i = 0; i < s.kernel_h; ++i) {
+    const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dilation_h;
+    const T* src_row = ih >= 0 && ih < s.in_h ? image + ih * s.in_w * s.in_c : nullptr;
+    T* dst = rows + i * run;  // dst + (ow - ow0) * row_length: pixel ow's slot
+    const bool inner = src_row && inner0 < inner1;
+    for (int64_t ow = ow0; ow < (inner ? inner0 : ow1); ++ow) {
+      gather_kernel_row(dst + (ow - ow0) * row_length, src_row, s, ow * s.stride_w - s.pad_left);
+    }
+    if (!inner) continue;
+    copy_runs(dst + (inner0 - ow0) * row_length, row_length,
+              src_row + (inner0 * s.stride_w - s.pad_left) * s.in_c, s.stride_w * s.in_c, run,
+              inner1 - inner0);
+    for (int64_t ow = inner1; ow < ow1; ++ow) {
+      gather_kernel_row(dst + (ow - ow0) * row_length, src_row, s, ow * s.stride_w - s.pad_left);
+    }
+  }
+}
+
+// Rows per chunk of a parallel patch gather (a cursor is set up once per chunk).
+constexpr int64_t kGatherChunkRows = 64;
+// patches (m1 - m0, row_length) = the patches of output pixels m0 .. m1-1, each followed by a
+// 1 when row_length is K + 1, on the calling thread.
+template <typename T>
+void gather_rows(T* patches, int64_t row_length, const T* x, const Conv2dShape& s, int64_t m0,
+                 int64_t m1) {
+  const int64_t k = s.patch_size();
+  PixelCursor at(s, m0);
+  for (int64_t m = m0; m < m1;) {  // one segment of an output row at a time
+    const int64_t count = std::min(s.out_w - at.ow, m1 - m);
+    gather_segment(patches + (m - m0) * row_length, row_length, x, s, at.n, at.oh, at.ow,
+                   at.ow + count);
+    m += count;
+    at.ow += count - 1;
+    at.advance(s);
+  }
+  if (row_length > k) {
+    for (int64_t m = m0; m < m1; ++m) patches[(m - m0) * row_length + k] = T(1);
+  }
+}
+
+// patches (m1 - m0, K) = the patches of output pixels m0 .. m1-1, rows shared among threads.
 template <typename T>
 void gather_tile(T* patches, const T* x, const Conv2dShape& s, int64_t m0, int64_t m1) {
   const int64_t k = s.patch_size();
+  const int64_t chunks = (m1 - m0 + kGatherChunkRows - 1) / kGatherChunkRows;
 #pragma omp parallel for schedule(static)
-  for (int64_t m = m0; m < m1; ++m) gather_patch(patches + (m - m0) * k, x, s, m);
+  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+    const int64_t begin = m0 + chunk * kGatherChunkRows;
+    const int64_t end = std::min(m1, begin + kGatherChunkRows);
+    gather_rows(patches + (begin - m0) * k, k, x, s, begin, end);
+  }
+}
+
+// The im2col convolution y (M, F) = patches (M, K) . weights (K, F) [+ bias], tiles in
+// parallel.  weights is the (K, F) kernel matrix; with a bias it is followed by the bias row
+// ((K + 1, F) in all) and the patches get their column of ones.
+template <typename T>
+void forward_tiles(T* y, const T* x, const T* weights, bool with_bias, const Conv2dShape& s) {
+  const int64_t f = s.filters, total = s.out_pixels();
+  const int64_t row_length = s.patch_size() + (with_bias ? 1 : 0);
+  const int64_t tile = tile_rows<T>(s, row_length);
+  for_each_tile_parallel<T>(total, tile, tile * row_length, [&](T* patches, int64_t m0, int64_t m1) {
+    gather_rows(patches, row_length, x, s, m0, m1);
+    gemm<T>(y + m0 * f, f, patches, row_length, false, weights, f, false, m1 - m0, f, row_length,
+            T(1), T(0));
+  });
 }
 
 // d_input += col2im(d_patches) for the tile of output pixels m0 .. m1-1.  Written in gather
@@ -182,19 +346,56 @@ void fill_bias(T* y, const T* bias, int64_t filters, int64_t m0, int64_t m1) {
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* kernel, const T* bias, const Conv2dShape& s) {
   const int64_t k = s.patch_size(), f = s.filters, total = s.out_pixels();
-  const T beta = bias ? T(1) : T(0);
   if (patches_are_input(s)) {
     if (bias) fill_bias(y, bias, f, 0, total);
-    gemm<T>(y, f, x, k, false, kernel, f, false, total, f, k, T(1), beta);
+    gemm<T>(y, f, x, k, false, kernel, f, false, total, f, k, T(1), bias ? T(1) : T(0));
     return;
   }
-  const int64_t tile = tile_rows<T>(s);
-  auto patches = uninitialized<T>(tile * k);
-  for (int64_t m0 = 0; m0 < total; m0 += tile) {
-    const int64_t m1 = std::min(total, m0 + tile);
-    gather_tile(patches.get(), x, s, m0, m1);
-    if (bias) fill_bias(y, bias, f, m0, m1);
-    gemm<T>(y + m0 * f, f, patches.get(), k, false, kernel, f, false, m1 - m0, f, k, T(1), beta);
+  if (!bias) {
+    forward_tiles(y, x, kernel, false, s);
+    return;
+  }
+  // weights (K + 1, F) = the kernel matrix with the bias as its last row.
+  auto weights = uninitialized<T>((k + 1) * f);
+  std::memcpy(weights.get(), kernel, sizeof(T) * k * f);
+  std::memcpy(weights.get() + k * f, bias, sizeof(T) * f);
+  forward_tiles(y, x, weights.get(), true, s);
+}
+
+// The forward convolution that computes backward-input when the strides are 1 (see the top of
+// the file): d_y is its input (in_c = filters), the flipped kernel its kernel, d_x its output.
+Conv2dShape flipped_shape(const Conv2dShape& s) {
+  Conv2dShape t = s;
+  t.in_h = s.out_h;
+  t.in_w = s.out_w;
+  t.in_c = s.filters;
+  t.filters = s.in_c;
+  t.pad_top = (s.kernel_h - 1) * s.dilation_h - s.pad_top;
+  t.pad_left = (s.kernel_w - 1) * s.dilation_w - s.pad_left;
+  t.out_h = s.in_h;
+  t.out_w = s.in_w;
+  return t;
+}
+
+bool backward_input_as_forward(const Conv2dShape& s) {
+  return s.stride_h == 1 && s.stride_w == 1 && s.in_c >= kMinChannelsForFlip &&
+         (s.kernel_h - 1) * s.dilation_h >= s.pad_top &&
+         (s.kernel_w - 1) * s.dilation_w >= s.pad_left;
+}
+
+// flipped (KH, KW, F, C): flipped[i', j', f, c] = kernel[KH-1-i', KW-1-j', c, f].
+template <typename T>
+void flip_kernel(T* flipped, const T* kernel, const Conv2dShape& s) {
+  const int64_t c_count = s.in_c, f_count = s.filters;
+  for (int64_t i = 0; i < s.kernel_h; ++i) {
+    for (int64_t j = 0; j < s.kernel_w; ++j) {
+      const T* src = kernel + ((s.kernel_h - 1 - i) * s.kernel_w + (s.kernel_w - 1 - j)) *
+                                  c_count * f_count;
+      T* dst = flipped + (i * s.kernel_w + j) * f_count * c_count;
+      for (int64_t f = 0; f < f_count; ++f) {
+        for (int64_t c = 0; c < c_count; ++c) dst[f * c_count + c] = src[c * f_count + f];
+      }
+    }
   }
 }
 
@@ -202,6 +403,12 @@ template <typename T>
 void conv2d_backward_input(T* d_input, const T* d_output, const T* kernel,
                            const Conv2dShape& s) {
   const int64_t k = s.patch_size(), f = s.filters, total = s.out_pixels();
+  if (!patches_are_input(s) && backward_input_as_forward(s)) {
+    auto flipped = uninitialized<T>(k * f);
+    flip_kernel(flipped.get(), kernel, s);
+    forward_tiles(d_input, d_output, flipped.get(), false, flipped_shape(s));
+    return;
+  }
   if (patches_are_input(s)) {
     gemm<T>(d_input, k, d_output, f, false, kernel, f, true, total, k, f, T(1), T(0));
     return;

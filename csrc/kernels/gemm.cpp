@@ -1,35 +1,230 @@
-// gemm.cpp: C = alpha * op(A) * op(B) + beta * C.
+// gemm.cpp: C = alpha * op(A) * op(B) + beta * C: the instruction-set dispatch, the threads and
+// the packing workspaces around the per-ISA kernels (gemm_generic.cpp, gemm_avx2.cpp,
+// gemm_avx512.cpp; their loop nest is described in gemm_driver.h).
 //
-// First version: rows of C are split across OpenMP threads; each row is accumulated as
-// c[i, :] += a[i, p] * b[p, :] over p (a contiguous, vectorisable inner loop over n).
+// Dispatch.  A table of kernel pointers is filled when the library loads, from detect_isa()
+// (CPUID plus the OS's XGETBV check), always with the portable kernels as the fallback;
+// set_gemm_isa() may switch to another compiled and supported path (CHALKNET_ISA, the tests).
+//
+// Threads.  C is cut into a grid of rectangles, one per thread, on microkernel-tile boundaries
+// (never the k reduction); each thread runs the whole blocked loop nest on its rectangle with
+// its own packing buffers.  Every element is therefore computed by the same sequence of
+// operations for any thread count, so results are bit-identical.  Small products (RNN steps)
+// and calls made from inside a parallel region run on the calling thread, with no fork.
+//
+// Workspaces.  Each thread keeps its two packing buffers (thread_local, 64-byte aligned) and
+// reuses them across calls; they grow to the largest block size asked of them.  Nothing is
+// shared between threads, so several Python threads may call gemm at once.
 #include "gemm.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
-#include <vector>
+#include <cstdint>
+#include <memory>
+
+#include "gemm_kernels.h"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 namespace chalknet {
+namespace {
+
+using gemm_detail::Kernel;
+using gemm_detail::Problem;
+
+// Products with fewer multiply-adds than this run on the calling thread: a fork/join costs a
+// few microseconds, about what 2^18 multiply-adds take on one AVX-512 core.
+constexpr int64_t kSerialWork = int64_t(1) << 18;
+
+// ---- dispatch ----------------------------------------------------------------------------
+
+bool compiled(Isa isa) {
+  switch (isa) {
+#if defined(CHALKNET_HAVE_AVX512)
+    case Isa::Avx512: return true;
+#endif
+#if defined(CHALKNET_HAVE_AVX2)
+    case Isa::Avx2: return true;
+#endif
+    case Isa::Generic: return true;
+    default: return false;
+  }
+}
+
+template <typename T>
+const Kernel<T>* kernel_for(Isa isa);
+
+template <>
+const Kernel<float>* kernel_for<float>(Isa isa) {
+  switch (isa) {
+#if defined(CHALKNET_HAVE_AVX512)
+    case Isa::Avx512: return &gemm_detail::kAvx512F32;
+#endif
+#if defined(CHALKNET_HAVE_AVX2)
+    case Isa::Avx2: return &gemm_detail::kAvx2F32;
+#endif
+    default: return &gemm_detail::kGenericF32;
+  }
+}
+
+template <>
+const Kernel<double>* kernel_for<double>(Isa isa) {
+  switch (isa) {
+#if defined(CHALKNET_HAVE_AVX512)
+    case Isa::Avx512: return &gemm_detail::kAvx512F64;
+#endif
+#if defined(CHALKNET_HAVE_AVX2)
+    case Isa::Avx2: return &gemm_detail::kAvx2F64;
+#endif
+    default: return &gemm_detail::kGenericF64;
+  }
+}
+
+// The best compiled path the CPU supports.
+Isa best_available() {
+  for (Isa isa : {Isa::Avx512, Isa::Avx2}) {
+    if (gemm_isa_available(isa)) return isa;
+  }
+  return Isa::Generic;
+}
+
+// The dispatch table: one index, read by every call (atomic, so the tests may switch it).
+std::atomic<int> g_isa{static_cast<int>(best_available())};
+
+// ---- workspaces --------------------------------------------------------------------------
+
+// A growable 64-byte-aligned byte buffer.
+class AlignedBuffer {
+ public:
+  void* get(std::size_t bytes) {
+    if (bytes > capacity_) {
+      storage_.reset(new unsigned char[bytes + kAlign]);
+      capacity_ = bytes;
+    }
+    const auto address = reinterpret_cast<std::uintptr_t>(storage_.get());
+    return storage_.get() + (kAlign - address % kAlign) % kAlign;
+  }
+
+ private:
+  static constexpr std::size_t kAlign = 64;
+  std::unique_ptr<unsigned char[]> storage_;
+  std::size_t capacity_ = 0;
+};
+
+struct Workspace {
+  AlignedBuffer a_pack, b_pack;
+};
+
+thread_local Workspace t_workspace;
+
+// ---- threads -----------------------------------------------------------------------------
+
+int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
+
+// How many threads may work on this call (1: run on the caller, no parallel region).
+int usable_threads(int64_t m, int64_t n, int64_t k) {
+#if defined(_OPENMP)
+  if (omp_in_parallel()) return 1;
+  if (m * n * k < kSerialWork) return 1;
+  return omp_get_max_threads();
+#else
+  (void)m, (void)n, (void)k;
+  return 1;
+#endif
+}
+
+// Grid of threads over C: grid_rows x grid_cols rectangles (of whole tiles) for `threads`
+// threads, chosen to balance the largest rectangle, then to keep rectangles square-ish (less
+// packing per multiply-add).
+struct Grid {
+  int64_t rows, cols;
+};
+
+Grid choose_grid(int64_t row_tiles, int64_t col_tiles, int threads) {
+  Grid best{1, 1};
+  int64_t best_load = -1, best_edge = 0;
+  for (int64_t rows = 1; rows <= threads; ++rows) {
+    if (threads % rows != 0) continue;
+    const int64_t cols = threads / rows;
+    if (rows > row_tiles || cols > col_tiles) continue;
+    const int64_t load = ceil_div(row_tiles, rows) * ceil_div(col_tiles, cols);
+    const int64_t edge = ceil_div(row_tiles, rows) + ceil_div(col_tiles, cols);
+    if (best_load < 0 || load < best_load || (load == best_load && edge < best_edge)) {
+      best = {rows, cols};
+      best_load = load;
+      best_edge = edge;
+    }
+  }
+  return best;
+}
+
+template <typename T>
+void run_region(const Kernel<T>& kernel, const Problem<T>& problem, int64_t row0, int64_t row1,
+                int64_t col0, int64_t col1) {
+  const auto& block = kernel.blocking;
+  Workspace& ws = t_workspace;
+  T* a_pack = static_cast<T*>(ws.a_pack.get(sizeof(T) * block.mc * block.kc));
+  T* b_pack = static_cast<T*>(ws.b_pack.get(sizeof(T) * block.kc * block.nc));
+  kernel.region(problem, row0, row1, col0, col1, a_pack, b_pack);
+}
+
+// C = beta * C (alpha == 0 or k == 0: A and B are not read; beta == 0 writes zeros).
+template <typename T>
+void scale(T* c, int64_t ldc, int64_t m, int64_t n, T beta) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* row = c + i * ldc;
+    for (int64_t j = 0; j < n; ++j) row[j] = beta == T(0) ? T(0) : beta * row[j];
+  }
+}
+
+}  // namespace
+
+bool gemm_isa_available(Isa isa) {
+  return compiled(isa) && static_cast<int>(isa) <= static_cast<int>(detect_isa());
+}
+
+Isa gemm_isa() { return static_cast<Isa>(g_isa.load(std::memory_order_relaxed)); }
+
+bool set_gemm_isa(Isa isa) {
+  if (!gemm_isa_available(isa)) return false;
+  g_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
+  return true;
+}
 
 template <typename T>
 void gemm(T* c, int64_t ldc, const T* a, int64_t lda, bool trans_a, const T* b, int64_t ldb,
           bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, T beta) {
-#pragma omp parallel
-  {
-    std::vector<T> b_row(static_cast<std::size_t>(n));
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < m; ++i) {
-      T* c_row = c + i * ldc;
-      for (int64_t j = 0; j < n; ++j) c_row[j] = beta == T(0) ? T(0) : beta * c_row[j];
-      for (int64_t p = 0; p < k; ++p) {
-        const T a_ip = alpha * (trans_a ? a[p * lda + i] : a[i * lda + p]);
-        const T* b_p = b + p * ldb;
-        if (trans_b) {
-          for (int64_t j = 0; j < n; ++j) b_row[j] = b[j * ldb + p];
-          b_p = b_row.data();
-        }
-        for (int64_t j = 0; j < n; ++j) c_row[j] += a_ip * b_p[j];
-      }
-    }
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == T(0)) {
+    scale(c, ldc, m, n, beta);
+    return;
   }
+  const Kernel<T>& kernel = *kernel_for<T>(gemm_isa());
+  const Problem<T> problem{c, ldc, a, lda, trans_a, b, ldb, trans_b, m, n, k, alpha, beta};
+  const int64_t mr = kernel.blocking.mr, nr = kernel.blocking.nr;
+  const int64_t row_tiles = ceil_div(m, mr), col_tiles = ceil_div(n, nr);
+  const int threads = usable_threads(m, n, k);
+  const Grid grid = choose_grid(row_tiles, col_tiles, threads);
+  if (grid.rows * grid.cols == 1) {
+    run_region(kernel, problem, 0, m, 0, n);
+    return;
+  }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(static_cast<int>(grid.rows * grid.cols))
+  {
+    const int64_t id = omp_get_thread_num();
+    const int64_t gr = id / grid.cols, gc = id % grid.cols;
+    // Rectangle (gr, gc): a balanced share of the tiles in each direction.
+    const int64_t row0 = row_tiles * gr / grid.rows * mr;
+    const int64_t row1 = std::min(m, row_tiles * (gr + 1) / grid.rows * mr);
+    const int64_t col0 = col_tiles * gc / grid.cols * nr;
+    const int64_t col1 = std::min(n, col_tiles * (gc + 1) / grid.cols * nr);
+    if (row0 < row1 && col0 < col1) run_region(kernel, problem, row0, row1, col0, col1);
+  }
+#endif
 }
 
 template void gemm<float>(float*, int64_t, const float*, int64_t, bool, const float*, int64_t,

@@ -41,6 +41,9 @@ def _result_dtype(op: str, a: np.ndarray, b: np.ndarray) -> np.dtype:
     return np.dtype(np.float32)
 
 
+_MATMUL_KERNELS = {np.dtype(np.float32): _core.matmul_f32, np.dtype(np.float64): _core.matmul_f64}
+
+
 def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False, out=None) -> np.ndarray:
     """Matrix product ``op(a) @ op(b)`` where ``op`` transposes when asked.
 
@@ -49,6 +52,11 @@ def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False, out=None)
     Inputs that are not C-contiguous or not of the result dtype are converted (copied) once;
     ``out``, when given, must already be a C-contiguous array of the result dtype and shape.
     """
+    kernel = _MATMUL_KERNELS.get(getattr(a, "dtype", None))
+    if (kernel is not None and out is None and type(a) is np.ndarray and type(b) is np.ndarray
+            and b.dtype == a.dtype and a.flags.c_contiguous and b.flags.c_contiguous):
+        # Nothing to convert: the binding checks the shapes and allocates the result.
+        return kernel(a, b, bool(transpose_a), bool(transpose_b))
     op = "ops.matmul"
     a = np.asarray(a)
     b = np.asarray(b)
@@ -254,3 +262,79 @@ def global_max_pool2d_backward(d_output, x) -> np.ndarray:
     x = _images(x, op)
     d_output = _global_d_output(np.asarray(d_output, dtype=x.dtype), x.shape, op)
     return max_pool2d_backward(d_output, x, pool_size=x.shape[1:3])
+
+
+def gemm(a, b, c, alpha=1.0, beta=0.0, transpose_a=False, transpose_b=False) -> np.ndarray:
+    """The BLAS update ``c = alpha * op(a) @ op(b) + beta * c``, in place; returns ``c``.
+
+    ``c`` must be a C-contiguous, writeable float32 or float64 array of shape (m, n); ``a`` and
+    ``b`` are converted (copied) to its dtype and to C order when they differ.  When ``beta`` is
+    0 the old ``c`` is not read, as in BLAS.  For accumulating gradients without a temporary.
+    """
+    op = "ops.gemm"
+    if not isinstance(c, np.ndarray) or c.dtype not in _FLOAT_DTYPES:
+        got = getattr(c, "dtype", type(c).__name__)
+        raise TypeError(f"{op}: c must be a float32 or float64 numpy array, got {got}")
+    if not c.flags.c_contiguous or not c.flags.writeable:
+        raise ValueError(f"{op}: c must be C-contiguous and writeable")
+    a = np.asarray(a)
+    b = np.asarray(b)
+    for name, arr in (("a", a), ("b", b)):
+        if arr.ndim != 2:
+            raise ValueError(f"{op}: {name} must be 2-D, got shape {arr.shape}")
+    _result_dtype(op, a, b)  # rejects complex, float16, strings, objects
+    a = _as_float_array(a, op, "a", c.dtype)
+    b = _as_float_array(b, op, "b", c.dtype)
+    m, k = a.shape[::-1] if transpose_a else a.shape
+    k_b, n = b.shape[::-1] if transpose_b else b.shape
+    if k != k_b:
+        raise ValueError(f"{op}: inner dimensions differ: a is {a.shape}, b is {b.shape}")
+    if c.shape != (m, n):
+        raise ValueError(f"{op}: c must have shape {(m, n)}, got {c.shape}")
+    kernel = _core.gemm_f64 if c.dtype == np.float64 else _core.gemm_f32
+    kernel(c, a, b, bool(transpose_a), bool(transpose_b), float(alpha), float(beta))
+    return c
+
+
+# ----- instruction-set path of the GEMM kernels -----------------------------------------------
+# The compiled module picks the best path this CPU supports when it loads; CHALKNET_ISA may
+# lower it (DESIGN.md "SIMD").  build_info()["simd"] says which path runs.
+
+import os as _os  # noqa: E402
+import warnings as _warnings  # noqa: E402
+
+_ISA_NAMES = ("generic", "avx2", "avx512")
+
+
+def available_isas() -> list[str]:
+    """The GEMM instruction-set paths this build and this CPU can run, best last."""
+    return list(_core.available_isas())
+
+
+def _set_isa(name: str) -> str:
+    """Private hook for the tests: run the GEMM kernels (and so conv2d) on the path ``name``.
+
+    Returns the path in use afterwards; an unavailable path leaves it unchanged. Not to be called
+    while other threads are inside a kernel.
+    """
+    if name not in _ISA_NAMES:
+        raise ValueError(f"_set_isa: expected one of {_ISA_NAMES}, got {name!r}")
+    _core.set_isa(name)
+    return build_info()["simd"]
+
+
+def _apply_isa_request(request: str) -> None:
+    """Honour CHALKNET_ISA: switch to the requested path, or warn and keep the detected one."""
+    if not request:
+        return
+    if request not in _ISA_NAMES:
+        _warnings.warn(f"CHALKNET_ISA={request!r} is not one of {_ISA_NAMES}; using "
+                       f"{build_info()['simd']!r}", RuntimeWarning, stacklevel=3)
+        return
+    if not _core.set_isa(request):
+        _warnings.warn(f"CHALKNET_ISA={request!r} is not supported by this CPU or build "
+                       f"(available: {available_isas()}); using {build_info()['simd']!r}",
+                       RuntimeWarning, stacklevel=3)
+
+
+_apply_isa_request(_os.environ.get("CHALKNET_ISA", "").strip().lower())

@@ -26,3 +26,7 @@ __all__ += [
     "global_avg_pool2d", "global_avg_pool2d_backward",
     "global_max_pool2d", "global_max_pool2d_backward",
 ]
+
+from .matmul import gemm  # noqa: E402
+
+__all__ += ["gemm"]

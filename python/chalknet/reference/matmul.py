@@ -20,3 +20,16 @@ def matmul(a, b, transpose_a=False, transpose_b=False, out=None):
         out[...] = result
         return out
     return result
+
+
+def gemm(a, b, c, alpha=1.0, beta=0.0, transpose_a=False, transpose_b=False):
+    """The BLAS update ``c = alpha * op(a) @ op(b) + beta * c``, in place; returns ``c``.
+
+    When ``beta`` is 0 the old ``c`` is not read (NaN in it does not matter), as in BLAS.
+    """
+    product = matmul(a, b, transpose_a, transpose_b).astype(c.dtype, copy=False)
+    if beta == 0:
+        c[...] = alpha * product
+    else:
+        c[...] = alpha * product + beta * c
+    return c

@@ -1,0 +1,124 @@
+"""The fast paths of the conv2d kernels against the NumPy reference (test_conv2d.py covers the
+op in general; these shapes steer into the paths the small shapes there do not reach):
+
+- backward-input computed as a forward convolution with the flipped kernel (stride 1 and at
+  least 8 input channels; explicit pads wider than the kernel's reach fall back to col2im),
+- the bias folded into the patch matrix, the patch gather by output-row segments (first-layer
+  runs of 1-16 values, windows hanging over either border, strides and dilation),
+- several tiles shared among threads: identical results for 1 and 2 threads,
+- every GEMM instruction-set path underneath.
+
+Bounds as in test_conv2d.py: (reduction length) * eps * max|a| * max|b| per reduction.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import chalknet
+from chalknet import ops, reference
+from chalknet.reference.conv2d import conv_geometry
+from op_compare import assert_identical, assert_within, reduction_bound
+
+
+def conv_case(rng, dtype, n, h, w, c, kh, kw, f):
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    kernel = rng.standard_normal((kh, kw, c, f)).astype(dtype)
+    bias = rng.standard_normal(f).astype(dtype)
+    return x, kernel, bias
+
+
+def check_forward_and_backward_input(x, kernel, bias, strides, padding, dilation, dtype):
+    kh, kw, c, f = kernel.shape
+    x64, k64, b64 = (a.astype(np.float64) for a in (x, kernel, bias))
+    want_y = reference.conv2d(x64, k64, b64, strides, padding, dilation)
+    got_y = ops.conv2d(x, kernel, bias, strides, padding, dilation)
+    bound = reduction_bound(kh * kw * c, dtype, x, kernel) + 2 * reduction_bound(1, dtype, bias)
+    assert_within("y", got_y, want_y, bound, dtype)
+    d_output = np.random.default_rng(11).standard_normal(want_y.shape).astype(dtype)
+    want_dx = reference.conv2d_backward_input(d_output.astype(np.float64), k64, x.shape,
+                                              strides, padding, dilation)
+    got_dx = ops.conv2d_backward_input(d_output, kernel, x.shape, strides, padding, dilation)
+    assert_within("d_input", got_dx, want_dx,
+                  reduction_bound(kh * kw * f, dtype, d_output, kernel), dtype)
+
+
+def output_exists(input_shape, kernel_size, strides, padding, dilation):
+    """The window fits the padded image at least once (else test_conv2d.py checks the error)."""
+    out_hw = conv_geometry(input_shape, kernel_size, strides, padding, dilation)[3]
+    return min(out_hw) >= 1
+
+
+@pytest.fixture(params=ops.available_isas())
+def isa(request):
+    before = chalknet.build_info()["simd"]
+    ops._set_isa(request.param)
+    yield request.param
+    ops._set_isa(before)
+
+
+paddings = st.one_of(
+    st.sampled_from(["valid", "same"]),
+    st.integers(0, 4),  # 4 is wider than a 1..3 kernel's reach: the col2im fallback
+    st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)),
+              st.tuples(st.integers(0, 2), st.integers(0, 2))),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 2), h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(8, 20),
+       kh=st.integers(1, 3), kw=st.integers(1, 3), f=st.integers(1, 20),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), padding=paddings,
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**16))
+def test_stride_one_backward_input_as_forward(n, h, w, c, kh, kw, f, dilation, padding, dtype,
+                                              seed):
+    assume(output_exists((n, h, w, c), (kh, kw), 1, padding, dilation))
+    x, kernel, bias = conv_case(np.random.default_rng(seed), dtype, n, h, w, c, kh, kw, f)
+    check_forward_and_backward_input(x, kernel, bias, 1, padding, dilation, dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(3, 12), w=st.integers(3, 12), c=st.integers(1, 3), k=st.integers(1, 5),
+       strides=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       padding=st.sampled_from(["valid", "same", 1, ((2, 0), (0, 3))]),
+       seed=st.integers(0, 2**16))
+def test_first_layer_gather(h, w, c, k, strides, dilation, padding, seed):
+    assume(output_exists((2, h, w, c), (k, k), strides, padding, dilation))
+    x, kernel, bias = conv_case(np.random.default_rng(seed), np.float32, 2, h, w, c, k, k, 6)
+    check_forward_and_backward_input(x, kernel, bias, strides, padding, dilation, np.float32)
+
+
+@pytest.mark.parametrize("shape", [
+    (3, 28, 28, 1, 5, 5, 32),     # lenet first layer: runs of 5, bias column
+    (2, 14, 14, 32, 5, 5, 64),    # lenet second layer: flipped backward-input
+    (1, 9, 11, 17, 3, 3, 19),     # channels not a multiple of any vector width
+])
+def test_workload_shapes_on_every_path(isa, shape):
+    n, h, w, c, kh, kw, f = shape
+    x, kernel, bias = conv_case(np.random.default_rng(3), np.float32, n, h, w, c, kh, kw, f)
+    check_forward_and_backward_input(x, kernel, bias, 1, "same", 1, np.float32)
+
+
+def test_many_tiles_identical_for_one_and_two_threads():
+    rng = np.random.default_rng(9)
+    x, kernel, bias = conv_case(rng, np.float32, 6, 20, 20, 16, 3, 3, 24)  # several tiles
+    d_output = rng.standard_normal((6, 20, 20, 24)).astype(np.float32)
+    x1, k1, b1 = conv_case(rng, np.float32, 8, 28, 28, 1, 5, 5, 32)        # first layer
+    saved = chalknet.get_num_threads()
+
+    def run():
+        return (ops.conv2d(x, kernel, bias, 1, "same"),
+                ops.conv2d_backward_input(d_output, kernel, x.shape, 1, "same"),
+                ops.conv2d(x1, k1, b1, 1, "same"))
+
+    try:
+        chalknet.set_num_threads(1)
+        one = run()
+        chalknet.set_num_threads(2)
+        two = run()
+    finally:
+        chalknet.set_num_threads(saved)
+    for name, a, b in zip(("y", "d_input", "y first layer"), one, two, strict=True):
+        assert_identical(name, a, b, np.float32)
