@@ -4,3 +4,8 @@ from ._version import __version__
 from .ops import build_info, get_num_threads, set_num_threads
 
 __all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads"]
+
+# ----- the engine's math half (branch layers) -------------------------------------------------
+from . import activations, initializers, layers, losses, metrics, regularizers
+
+__all__ += ["activations", "initializers", "layers", "losses", "metrics", "regularizers"]

@@ -60,13 +60,7 @@ class HeNormal(Initializer):
 
     def __call__(self, shape, dtype=np.float32):
         fan_in, _ = _fans(shape)
-        stddev = np.sqrt(2.0 / fan_in) / 0.87962566103423978  # stddev of N(0,1) cut at +-2
-        values = get_rng().normal(0.0, 1.0, size=shape)
-        outside = np.abs(values) > 2
-        while outside.any():
-            values[outside] = get_rng().normal(0.0, 1.0, size=int(outside.sum()))
-            outside = np.abs(values) > 2
-        return (values * stddev).astype(dtype)
+        return _truncated_normal(shape, np.sqrt(2.0 / fan_in)).astype(dtype)
 
 
 class HeUniform(Initializer):
@@ -79,7 +73,7 @@ class HeUniform(Initializer):
 
 
 class Orthogonal(Initializer):
-    """A random orthogonal matrix (QR of a Gaussian matrix), reshaped; used for recurrent kernels."""
+    """A random orthogonal matrix (QR of a Gaussian matrix), reshaped; for recurrent kernels."""
 
     def __init__(self, gain=1.0):
         self.gain = gain
@@ -98,6 +92,46 @@ class Orthogonal(Initializer):
         return {"gain": self.gain}
 
 
+class GlorotNormal(Initializer):
+    """Truncated normal with stddev sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
+
+    def __call__(self, shape, dtype=np.float32):
+        fan_in, fan_out = _fans(shape)
+        return _truncated_normal(shape, np.sqrt(2.0 / (fan_in + fan_out))).astype(dtype)
+
+
+class RandomUniform(Initializer):
+    def __init__(self, minval=-0.05, maxval=0.05):
+        self.minval, self.maxval = minval, maxval
+
+    def __call__(self, shape, dtype=np.float32):
+        return get_rng().uniform(self.minval, self.maxval, size=shape).astype(dtype)
+
+    def get_config(self):
+        return {"minval": self.minval, "maxval": self.maxval}
+
+
+class Constant(Initializer):
+    def __init__(self, value=0.0):
+        self.value = float(value)
+
+    def __call__(self, shape, dtype=np.float32):
+        return np.full(shape, self.value, dtype=dtype)
+
+    def get_config(self):
+        return {"value": self.value}
+
+
+def _truncated_normal(shape, stddev):
+    """N(0, 1) redrawn outside +-2, rescaled so that the result has standard deviation stddev."""
+    values = get_rng().normal(0.0, 1.0, size=shape)
+    outside = np.abs(values) > 2
+    while outside.any():
+        values[outside] = get_rng().normal(0.0, 1.0, size=int(outside.sum()))
+        outside = np.abs(values) > 2
+    return values * (stddev / 0.87962566103423978)  # stddev of N(0,1) cut at +-2
+
+
 _ALIASES = {
     "zeros": Zeros,
     "ones": Ones,
@@ -106,17 +140,39 @@ _ALIASES = {
     "he_normal": HeNormal,
     "he_uniform": HeUniform,
     "orthogonal": Orthogonal,
+    "glorot_normal": GlorotNormal,
+    "random_uniform": RandomUniform,
+    "constant": Constant,
 }
+_CLASSES = {cls.__name__: cls for cls in _ALIASES.values()}
 
 
 def get(identifier) -> Initializer:
-    """An initializer from a Keras name ("glorot_uniform", ...), an instance, or a callable."""
+    """An initializer from a Keras name ("glorot_uniform" or "GlorotUniform"), a config dict
+    (from ``serialize``), an instance, or a callable ``f(shape, dtype)``."""
     if isinstance(identifier, str):
+        if identifier in _CLASSES:
+            return _CLASSES[identifier]()
         if identifier not in _ALIASES:
             raise ValueError(
                 f"unknown initializer {identifier!r}; known: {', '.join(sorted(_ALIASES))}"
             )
         return _ALIASES[identifier]()
+    if isinstance(identifier, dict):
+        name = identifier.get("class_name")
+        if name not in _CLASSES:
+            raise ValueError(f"unknown initializer config {identifier!r}")
+        return _CLASSES[name](**identifier.get("config", {}))
     if callable(identifier):
         return identifier
     raise TypeError(f"initializer must be a name or a callable, got {type(identifier).__name__}")
+
+
+def serialize(initializer):
+    """JSON-serialisable form for layer configs: a name stays a name; an instance becomes
+    {"class_name", "config"}."""
+    if isinstance(initializer, (str, dict)):
+        return initializer
+    if type(initializer).__name__ in _CLASSES:
+        return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    raise ValueError(f"initializer {initializer!r} cannot be saved; use a named initializer")

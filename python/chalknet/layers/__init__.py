@@ -3,3 +3,29 @@
 from .base import Layer, get_layer_class
 
 __all__ = ["Layer", "get_layer_class"]
+
+# ----- the engine's layers (branch layers) ----------------------------------------------------
+from .core import Activation, Dense, Flatten, InputLayer, Reshape
+
+__all__ += ["Activation", "Dense", "Flatten", "InputLayer", "Reshape"]
+
+# ----- activation, regularization, normalization, convolution and pooling layers (layers) -----
+from .activations import LeakyReLU, Maxout, PReLU, ReLU, Softmax  # noqa: E402
+from .conv import Conv2D  # noqa: E402
+from .normalization import Normalization  # noqa: E402
+from .pooling import (  # noqa: E402
+    AveragePooling2D,
+    AvgPool2D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling2D,
+    MaxPool2D,
+    MaxPooling2D,
+    ZeroPadding2D,
+)
+from .regularization import Dropout  # noqa: E402
+
+__all__ += [
+    "AveragePooling2D", "AvgPool2D", "Conv2D", "Dropout", "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D", "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Maxout", "Normalization",
+    "PReLU", "ReLU", "Softmax", "ZeroPadding2D",
+]

@@ -13,11 +13,23 @@ calling ``add_weight`` for each parameter in Keras's order.
 
 from __future__ import annotations
 
-import itertools
+import collections
+import re
 
 import numpy as np
 
-_layer_counter = itertools.count()
+# Default names as Keras gives them: "dense", "dense_1", ... counted per snake_case prefix.
+_name_counts: collections.Counter = collections.Counter()
+
+
+def default_name(class_name: str) -> str:
+    """Keras's default layer name: MaxPooling2D -> max_pooling2d, then max_pooling2d_1, ..."""
+    words = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", class_name)
+    prefix = re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
+    count = _name_counts[prefix]
+    _name_counts[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
 
 # Every Layer subclass, by class name: saving writes the name, loading looks the class up here.
 _LAYER_CLASSES: dict[str, type] = {}
@@ -54,8 +66,7 @@ class Layer:
         _LAYER_CLASSES[cls.__name__] = cls
 
     def __init__(self, name=None, dtype="float32", trainable=True, input_shape=None):
-        base = type(self).__name__.lower()
-        self.name = name or f"{base}_{next(_layer_counter)}"
+        self.name = name or default_name(type(self).__name__)
         self.dtype = standardize_dtype(dtype)
         self.trainable = trainable
         self.input_shape = tuple(input_shape) if input_shape is not None else None
@@ -76,6 +87,12 @@ class Layer:
 
     def maybe_build(self, input_shape) -> None:
         if not self.built:
+            declared = self.input_shape
+            if declared is not None and tuple(declared) != tuple(input_shape):
+                raise ValueError(
+                    f"{self._describe()}: declared input_shape {tuple(declared)}, but the "
+                    f"inputs have per-sample shape {tuple(input_shape)}"
+                )
             self.input_shape = tuple(input_shape)
             self.build(tuple(input_shape))
             self.built = True
@@ -85,7 +102,7 @@ class Layer:
         from .. import initializers
 
         value = initializers.get(initializer)(tuple(shape), self.dtype)
-        value = np.ascontiguousarray(value, dtype=self.dtype)
+        value = np.array(value, dtype=self.dtype, order="C")  # keeps 0-d shapes (count)
         setattr(self, name, value)
         self._weight_names.append(name)
         self._trainable_flags[name] = trainable
@@ -132,7 +149,7 @@ class Layer:
                 f"{self.name}.set_weights: expected {len(self._weight_names)} arrays "
                 f"({', '.join(self._weight_names)}), got {len(weights)}"
             )
-        for name, value in zip(self._weight_names, weights):
+        for name, value in zip(self._weight_names, weights, strict=True):
             current = getattr(self, name)
             value = np.asarray(value)
             if value.shape != current.shape:
@@ -148,6 +165,59 @@ class Layer:
         if missing:
             raise RuntimeError(f"{self.name}: no gradient yet for {missing}; call backward first")
         return [self._gradients[n] for n in self._weight_names]
+
+    # ----- regularization (added to the loss by the model's training step) ---------------
+    def regularization_loss(self) -> float:
+        """Sum of the penalties of this layer's regularized weights (0.0 when there are none)."""
+        return float(sum(reg(getattr(self, name)) for name, reg in self._regularizers.items()))
+
+    def regularization_gradients(self) -> dict[str, np.ndarray]:
+        """{weight name: d(penalty)/d(weight)} for each regularized weight."""
+        return {name: reg.gradient(getattr(self, name)) for name, reg in self._regularizers.items()}
+
+    # A model may set this to False on its first layer: nothing needs dL/d(input) there, and
+    # layers whose input gradient costs a kernel call (Dense, Conv2D) then return None from
+    # backward instead of computing it. Weight gradients are stored either way.
+    needs_input_gradient = True
+
+    # ----- masks (see DESIGN.md, "Engine interfaces") ---------------------------------------
+    supports_masking = False  # True: the layer works per time step and passes the mask on
+    uses_mask = False  # True: forward takes mask= (the model passes it only then)
+
+    def compute_mask(self, x, mask=None):
+        """The mask of this layer's output: the incoming one if the layer supports masking."""
+        return mask if self.supports_masking else None
+
+    # ----- helpers for subclasses -----------------------------------------------------------
+    def _prepare_input(self, x, min_rank=1) -> np.ndarray:
+        """``x`` as an array of this layer's dtype, the layer built, the shape checked.
+
+        The layer accepts any batch size; every other axis must match the shape it was built
+        for (``min_rank`` counts the axes after the batch axis that the layer needs).
+        """
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"{self._describe()}: expected a numeric array, got dtype {x.dtype}")
+        x = x.astype(self.dtype, copy=False)
+        if x.ndim < min_rank + 1:
+            raise ValueError(
+                f"{self._describe()}: expected an input of rank >= {min_rank + 1} "
+                f"(batch, ...), received shape {x.shape}"
+            )
+        self.maybe_build(x.shape[1:])
+        self._check_input_shape(x.shape)
+        return x
+
+    def _check_input_shape(self, shape) -> None:
+        expected = self.input_shape
+        if expected is not None and tuple(shape[1:]) != tuple(expected):
+            raise ValueError(
+                f"{self._describe()}: expected input shape "
+                f"(None, {', '.join(str(d) for d in expected)}), received {tuple(shape)}"
+            )
+
+    def _describe(self) -> str:
+        return f"{type(self).__name__} layer {self.name!r}"
 
     def count_params(self) -> int:
         return int(sum(getattr(self, n).size for n in self._weight_names))
