@@ -9,3 +9,10 @@ __all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads"]
 from . import activations, initializers, layers, losses, metrics, regularizers
 
 __all__ += ["activations", "initializers", "layers", "losses", "metrics", "regularizers"]
+
+# ----- the engine's training half (branch train) ----------------------------------------------
+from . import callbacks, datasets, models, optimizers, utils
+from .models import Input, Model, Sequential
+
+__all__ += ["Input", "Model", "Sequential", "callbacks", "datasets", "models", "optimizers",
+            "utils"]
