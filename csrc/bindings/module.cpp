@@ -17,6 +17,7 @@ namespace py = pybind11;
 using namespace chalknet;
 
 void bind_conv(py::module_& m);  // bind_conv.cpp
+void bind_rnn(py::module_& m);   // bind_rnn.cpp
 using bind::require_array;
 using bind::require_ndim;
 using bind::shape_str;
@@ -140,4 +141,5 @@ PYBIND11_MODULE(_core, m) {
         "Switch gemm to the named path ('generic', 'avx2', 'avx512'); False when unavailable.");
   m.def("available_isas", &available_isas, "Paths this build and CPU can run, best last.");
   bind_conv(m);
+  bind_rnn(m);
 }

@@ -338,3 +338,200 @@ def _apply_isa_request(request: str) -> None:
 
 
 _apply_isa_request(_os.environ.get("CHALKNET_ISA", "").strip().lower())
+# ----- recurrent cells: SimpleRNN, LSTM, GRU over whole sequences -----------------------------
+# Shapes and equations are in chalknet/reference/recurrent.py (the twins, same signatures).
+# x is (B, T, I) batch-major; weights are Keras's; the mask (B, T) marks real steps.  Each
+# forward returns a `cache` dict with the same keys as the reference's; its backward reads it.
+
+from .reference.recurrent import ACTIVATIONS as _RNN_ACTIVATIONS  # noqa: E402
+
+
+def _rnn_activation(name, op, what) -> str:
+    if name not in _RNN_ACTIVATIONS:
+        raise ValueError(f"{op}: {what} must be one of {sorted(_RNN_ACTIVATIONS)}, got {name!r}")
+    return name
+
+
+def _rnn_mask(mask, batch, steps, op):
+    """The mask as a C-contiguous uint8 (B, T) array (1 = real step), or None."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.shape != (batch, steps):
+        raise ValueError(f"{op}: mask must have shape {(batch, steps)} (batch, time), "
+                         f"got {mask.shape}")
+    return np.ascontiguousarray(mask != 0, dtype=np.uint8)
+
+
+def _rnn_inputs(op, gates, x, initial_states, kernel, recurrent_kernel, bias, mask,
+                two_biases=False):
+    """Convert and check the arguments of a recurrent op; returns them in the same order.
+
+    initial_states: dict name -> (B, H) array (h0, and c0 for the LSTM).
+    """
+    x = _as_float_array(x, op, "x")
+    if x.ndim != 3:
+        raise ValueError(f"{op}: x must be 3-D (batch, time, features), got shape {x.shape}")
+    batch, steps, features = x.shape
+    if min(batch, steps, features) < 1:
+        raise ValueError(f"{op}: x must have batch, time and features >= 1, got {x.shape}")
+    dtype = x.dtype
+    recurrent_kernel = _as_float_array(recurrent_kernel, op, "recurrent_kernel", dtype)
+    units = recurrent_kernel.shape[0] if recurrent_kernel.ndim == 2 else -1
+    if units < 1 or recurrent_kernel.shape != (units, gates * units):
+        raise ValueError(f"{op}: recurrent_kernel must have shape (units, {gates} * units), "
+                         f"got {recurrent_kernel.shape}")
+    kernel = _as_float_array(kernel, op, "kernel", dtype)
+    if kernel.shape != (features, gates * units):
+        raise ValueError(f"{op}: kernel must have shape {(features, gates * units)} "
+                         f"(features of x, {gates} * units), got {kernel.shape}")
+    states = {}
+    for name, value in initial_states.items():
+        states[name] = _as_float_array(value, op, name, dtype)
+        if states[name].shape != (batch, units):
+            raise ValueError(f"{op}: {name} must have shape {(batch, units)} (batch, units), "
+                             f"got {states[name].shape}")
+    if bias is not None:
+        bias = _as_float_array(bias, op, "bias", dtype)
+        want = (2, gates * units) if two_biases else (gates * units,)
+        if bias.shape != want:
+            raise ValueError(f"{op}: bias must have shape {want}, got {bias.shape}")
+    return x, states, kernel, recurrent_kernel, bias, _rnn_mask(mask, batch, steps, op)
+
+
+def _rnn_outputs(states, mask):
+    """Outputs are the states, zeroed at masked steps (as Keras does)."""
+    if mask is None:
+        return states
+    return states * mask[:, :, None].astype(states.dtype)
+
+
+def _rnn_gradients_in(op, cache, d_outputs, final_gradients):
+    """dL/d(states) (B, T, H) and the final-state gradients (None or (B, H)), converted."""
+    states = cache["states"]
+    d_outputs = _as_float_array(d_outputs, op, "d_outputs", states.dtype)
+    if d_outputs.shape != states.shape:
+        raise ValueError(f"{op}: d_outputs must have shape {states.shape} like the outputs, "
+                         f"got {d_outputs.shape}")
+    if cache["mask"] is not None:
+        d_outputs = np.ascontiguousarray(_rnn_outputs(d_outputs, cache["mask"]))
+    finals = []
+    for name, value in final_gradients.items():
+        if value is not None:
+            value = _as_float_array(value, op, name, states.dtype)
+            if value.shape != states[:, -1].shape:
+                raise ValueError(f"{op}: {name} must have shape {states[:, -1].shape}, "
+                                 f"got {value.shape}")
+        finals.append(value)
+    return d_outputs, finals
+
+
+def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh"):
+    """SimpleRNN over a whole sequence: h_t = act(x_t . kernel + h_{t-1} . recurrent_kernel + b).
+
+    x (B, T, I), h0 (B, H), kernel (I, H), recurrent_kernel (H, H), bias (H,) or None,
+    mask (B, T) or None; activation "tanh" or "relu" (or "linear", "sigmoid", "hard_sigmoid").
+    Returns (outputs (B, T, H), h_T (B, H), cache).  The dtype is x's; the others are converted
+    (copied) to it when they differ.
+    """
+    op = "ops.simple_rnn"
+    activation = _rnn_activation(activation, op, "activation")
+    x, states0, kernel, recurrent_kernel, bias, mask = _rnn_inputs(
+        op, 1, x, {"h0": h0}, kernel, recurrent_kernel, bias, mask)
+    h0 = states0["h0"]
+    states, _, _ = _core.simple_rnn_forward(x, h0, None, kernel, recurrent_kernel, bias, mask,
+                                            activation, "sigmoid")
+    cache = {"x": x, "h0": h0, "kernel": kernel, "recurrent_kernel": recurrent_kernel,
+             "bias": bias, "mask": mask, "activation": activation, "states": states}
+    return _rnn_outputs(states, mask), states[:, -1].copy(), cache
+
+
+def simple_rnn_backward(d_outputs, d_h_final, cache):
+    """Backpropagation through time for ``simple_rnn``.
+
+    d_outputs (B, T, H) = dL/d(outputs), d_h_final (B, H) = dL/dh_T or None.
+    Returns (d_x, d_h0, d_kernel, d_recurrent_kernel, d_bias or None).
+    """
+    op = "ops.simple_rnn_backward"
+    d_states, (d_h_final,) = _rnn_gradients_in(op, cache, d_outputs, {"d_h_final": d_h_final})
+    d_x, d_h0, _, d_kernel, d_recurrent, d_bias = _core.simple_rnn_backward(
+        d_states, d_h_final, None, cache["x"], cache["h0"], None, cache["kernel"],
+        cache["recurrent_kernel"], cache["bias"] is not None, cache["states"], None, None,
+        cache["mask"], cache["activation"], "sigmoid")
+    return d_x, d_h0, d_kernel, d_recurrent, d_bias
+
+
+def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh",
+         recurrent_activation="sigmoid"):
+    """LSTM over a whole sequence (Keras's gates i, f, c, o; see reference.lstm).
+
+    x (B, T, I), h0 and c0 (B, H), kernel (I, 4H), recurrent_kernel (H, 4H), bias (4H,) or
+    None, mask (B, T) or None.  Returns (outputs (B, T, H), h_T (B, H), c_T (B, H), cache);
+    cache["gates"] (B, T, 4H) holds i, f, g, o after their activations, cache["cells"] c_t.
+    """
+    op = "ops.lstm"
+    activation = _rnn_activation(activation, op, "activation")
+    recurrent_activation = _rnn_activation(recurrent_activation, op, "recurrent_activation")
+    x, states0, kernel, recurrent_kernel, bias, mask = _rnn_inputs(
+        op, 4, x, {"h0": h0, "c0": c0}, kernel, recurrent_kernel, bias, mask)
+    h0, c0 = states0["h0"], states0["c0"]
+    states, cells, gates = _core.lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, mask,
+                                              activation, recurrent_activation)
+    cache = {"x": x, "h0": h0, "c0": c0, "kernel": kernel, "recurrent_kernel": recurrent_kernel,
+             "bias": bias, "mask": mask, "activation": activation,
+             "recurrent_activation": recurrent_activation,
+             "states": states, "cells": cells, "gates": gates}
+    return _rnn_outputs(states, mask), states[:, -1].copy(), cells[:, -1].copy(), cache
+
+
+def lstm_backward(d_outputs, d_h_final, d_c_final, cache):
+    """Backpropagation through time for ``lstm``.
+
+    d_outputs (B, T, H); d_h_final, d_c_final (B, H) or None.
+    Returns (d_x, d_h0, d_c0, d_kernel, d_recurrent_kernel, d_bias or None).
+    """
+    op = "ops.lstm_backward"
+    d_states, (d_h_final, d_c_final) = _rnn_gradients_in(
+        op, cache, d_outputs, {"d_h_final": d_h_final, "d_c_final": d_c_final})
+    return tuple(_core.lstm_backward(
+        d_states, d_h_final, d_c_final, cache["x"], cache["h0"], cache["c0"], cache["kernel"],
+        cache["recurrent_kernel"], cache["bias"] is not None, cache["states"], cache["cells"],
+        cache["gates"], cache["mask"], cache["activation"], cache["recurrent_activation"]))
+
+
+def gru(x, h0, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh",
+        recurrent_activation="sigmoid"):
+    """GRU over a whole sequence (Keras's reset_after=True; gates z, r, h; see reference.gru).
+
+    x (B, T, I), h0 (B, H), kernel (I, 3H), recurrent_kernel (H, 3H), bias (2, 3H) (input
+    bias, recurrent bias) or None, mask (B, T) or None.  Returns (outputs (B, T, H),
+    h_T (B, H), cache); cache["gates"] holds z, r, h~, cache["recurrent_h"] u_h.
+    """
+    op = "ops.gru"
+    activation = _rnn_activation(activation, op, "activation")
+    recurrent_activation = _rnn_activation(recurrent_activation, op, "recurrent_activation")
+    x, states0, kernel, recurrent_kernel, bias, mask = _rnn_inputs(
+        op, 3, x, {"h0": h0}, kernel, recurrent_kernel, bias, mask, two_biases=True)
+    h0 = states0["h0"]
+    states, gates, recurrent_h = _core.gru_forward(x, h0, None, kernel, recurrent_kernel, bias,
+                                                   mask, activation, recurrent_activation)
+    cache = {"x": x, "h0": h0, "kernel": kernel, "recurrent_kernel": recurrent_kernel,
+             "bias": bias, "mask": mask, "activation": activation,
+             "recurrent_activation": recurrent_activation,
+             "states": states, "gates": gates, "recurrent_h": recurrent_h}
+    return _rnn_outputs(states, mask), states[:, -1].copy(), cache
+
+
+def gru_backward(d_outputs, d_h_final, cache):
+    """Backpropagation through time for ``gru``.
+
+    d_outputs (B, T, H), d_h_final (B, H) or None.
+    Returns (d_x, d_h0, d_kernel, d_recurrent_kernel, d_bias (2, 3H) or None).
+    """
+    op = "ops.gru_backward"
+    d_states, (d_h_final,) = _rnn_gradients_in(op, cache, d_outputs, {"d_h_final": d_h_final})
+    d_x, d_h0, _, d_kernel, d_recurrent, d_bias = _core.gru_backward(
+        d_states, d_h_final, None, cache["x"], cache["h0"], None, cache["kernel"],
+        cache["recurrent_kernel"], cache["bias"] is not None, cache["states"], cache["gates"],
+        cache["recurrent_h"], cache["mask"], cache["activation"], cache["recurrent_activation"])
+    return d_x, d_h0, d_kernel, d_recurrent, d_bias

@@ -29,3 +29,9 @@ __all__ += [
     "GlobalMaxPooling2D", "LeakyReLU", "MaxPool2D", "MaxPooling2D", "Maxout", "Normalization",
     "PReLU", "ReLU", "Softmax", "ZeroPadding2D",
 ]
+# ----- recurrent and sequence layers (branch rnn) ---------------------------------------------
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from .sequence import Embedding, Masking, RepeatVector, TimeDistributed
+
+__all__ += ["GRU", "LSTM", "Bidirectional", "Embedding", "Masking", "RepeatVector", "SimpleRNN",
+            "TimeDistributed"]

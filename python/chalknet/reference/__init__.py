@@ -30,3 +30,13 @@ __all__ += [
 from .matmul import gemm  # noqa: E402
 
 __all__ += ["gemm"]
+from .recurrent import (  # noqa: E402
+    gru,
+    gru_backward,
+    lstm,
+    lstm_backward,
+    simple_rnn,
+    simple_rnn_backward,
+)
+
+__all__ += ["gru", "gru_backward", "lstm", "lstm_backward", "simple_rnn", "simple_rnn_backward"]

@@ -1,0 +1,61 @@
+// rnn_gates_impl.h: the body of rnn_gates_{generic,avx2,avx512}.cpp.  Each of those files
+// defines CHALKNET_GATES_ISA (the namespace) and includes this one, so the same loops are
+// compiled once per instruction set; everything here lives in that namespace (no inline
+// function is shared between files built with different flags).
+//
+// e^x for float, Cephes's expf scheme written without branches so that the loops vectorise:
+// x is clamped to [-87, 88] (where e^x is a normal float), split as x = n ln2 + r with
+// |r| <= ln2/2 (ln2 in two parts, Cody-Waite), e^r comes from a degree-7 polynomial
+// (relative error about 1 ulp) and 2^n is written straight into the exponent bits.  n is
+// rounded with the 1.5 * 2^23 trick, so there is no float-to-int conversion (and no undefined
+// behaviour on NaN, which propagates through the polynomial).
+#include <cstdint>
+#include <cstring>
+
+#include "rnn_gates.h"
+
+#ifndef CHALKNET_GATES_ISA
+#error "define CHALKNET_GATES_ISA before including rnn_gates_impl.h"
+#endif
+
+namespace chalknet::rnn_gates::CHALKNET_GATES_ISA {
+namespace {
+
+inline float exp_approx(float x) {
+  constexpr float kShift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  x = x < -87.0f ? -87.0f : x;
+  x = x > 88.0f ? 88.0f : x;
+  const float shifted = x * 1.44269504088896341f + kShift;
+  const float n = shifted - kShift;
+  float r = x - n * 0.693359375f;  // ln2, high part (exact in float)
+  r = r - n * -2.12194440e-4f;     // ln2, low part
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  uint32_t shifted_bits;
+  std::memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+  // The low mantissa bits of `shifted` hold n, offset from kShift's bit pattern 0x4B400000;
+  // unsigned arithmetic, so a NaN's bits wrap harmlessly instead of overflowing.
+  const uint32_t scale_bits = (shifted_bits - 0x4B400000u + 127u) << 23;
+  float scale;
+  std::memcpy(&scale, &scale_bits, sizeof scale);
+  return p * scale;
+}
+
+}  // namespace
+
+void sigmoid(float* v, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) v[j] = 1.0f / (1.0f + exp_approx(-v[j]));
+}
+
+void tanh(float* v, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) v[j] = 1.0f - 2.0f / (exp_approx(2.0f * v[j]) + 1.0f);
+}
+
+}  // namespace chalknet::rnn_gates::CHALKNET_GATES_ISA
