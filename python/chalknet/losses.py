@@ -349,3 +349,64 @@ def get(identifier) -> Loss:
 def serialize(loss) -> dict:
     """JSON-serialisable description that ``get`` turns back into the loss."""
     return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+# ----- CTC (connectionist temporal classification), Keras 3's convention -----------------------
+
+from . import ops as _ops  # noqa: E402
+
+
+class CTC(Loss):
+    """CTC loss for sequence labelling without alignment (reading a row of digits, speech), as
+    Keras 3's ``keras.losses.CTC``: the mean over the batch of -ln p(label | logits).
+
+    y_true: integer labels (batch, max_label_length); 0 is the blank and also the padding, so
+    the label of sample b is its non-zero entries, which must come first (padding only at the
+    end).  y_pred: logits (batch, time, classes), unnormalised (the last layer is linear; the
+    softmax is taken inside), every time step used.  The math (alpha/beta recursion, Graves et
+    al. 2006) is in :mod:`chalknet.reference.ctc`; ``chalknet.ops.ctc_loss`` takes explicit
+    lengths and another blank.  ``gradient`` is d(mean loss)/d(logits).  A label that cannot fit
+    in the time steps (it needs one step per label plus a blank between equal neighbours) has
+    loss +inf and gradient 0.  Decode predictions with ``chalknet.ops.ctc_decode``.
+    """
+
+    name = "ctc"
+
+    def _arguments(self, y_true, y_pred):
+        y_pred = _as_float(y_pred, "y_pred", "CTC")
+        labels = np.asarray(y_true)
+        if y_pred.ndim != 3:
+            raise ValueError(f"CTC: y_pred must be logits of shape (batch, time, classes), got "
+                             f"shape {y_pred.shape}")
+        if labels.ndim != 2 or labels.shape[0] != y_pred.shape[0]:
+            raise ValueError(f"CTC: y_true must be labels of shape (batch, max_label_length) "
+                             f"with batch {y_pred.shape[0]} (y_pred {y_pred.shape}), got shape "
+                             f"{labels.shape}")
+        if labels.dtype.kind not in "iuf" or np.any(labels != np.round(labels)):
+            raise TypeError(f"CTC: y_true must hold integer class labels, got dtype "
+                            f"{labels.dtype}")
+        classes = y_pred.shape[2]
+        if labels.size and (labels.min() < 0 or labels.max() >= classes):
+            raise ValueError(f"CTC: labels must be in [1, {classes}) (0 is the blank and the "
+                             f"padding), got values from {labels.min()} to {labels.max()}")
+        is_label = labels != 0
+        gap = np.argwhere(~is_label[:, :-1] & is_label[:, 1:])
+        if gap.size:
+            b = int(gap[0][0])
+            raise ValueError(f"CTC: y_true[{b}] = {labels[b].tolist()} has padding (0) before a "
+                             f"label; pad only at the end")
+        label_lengths = is_label.sum(axis=1)
+        logit_lengths = np.full(y_pred.shape[0], y_pred.shape[1])
+        return labels.astype(np.int64), y_pred, label_lengths, logit_lengths
+
+    def __call__(self, y_true, y_pred) -> float:
+        return float(np.mean(_ops.ctc_loss(*self._arguments(y_true, y_pred))))
+
+    def gradient(self, y_true, y_pred):
+        args = self._arguments(y_true, y_pred)
+        _, d_logits = _ops.ctc_loss_and_gradient(*args)
+        return d_logits / d_logits.dtype.type(max(d_logits.shape[0], 1))
+
+
+_ALIASES["ctc"] = CTC
+_CLASSES["CTC"] = CTC

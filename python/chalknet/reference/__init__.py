@@ -40,3 +40,6 @@ from .recurrent import (  # noqa: E402
 )
 
 __all__ += ["gru", "gru_backward", "lstm", "lstm_backward", "simple_rnn", "simple_rnn_backward"]
+from .ctc import ctc_decode, ctc_loss, ctc_loss_and_gradient  # noqa: E402
+
+__all__ += ["ctc_decode", "ctc_loss", "ctc_loss_and_gradient"]
