@@ -16,3 +16,8 @@ from .models import Input, Model, Sequential
 
 __all__ += ["Input", "Model", "Sequential", "callbacks", "datasets", "models", "optimizers",
             "utils"]
+
+# ----- the course: closed-form classics and the chapters (branch course) ----------------------
+from . import classic, course
+
+__all__ += ["classic", "course"]
