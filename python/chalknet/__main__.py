@@ -103,7 +103,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m chalknet", description=__doc__)
     commands = parser.add_subparsers(dest="command")
-    info = commands.add_parser("info", help="build information and a matmul check with a speed line")
+    info = commands.add_parser("info",
+                               help="build information and a matmul check with a speed line")
     info.add_argument("--n", type=int, default=512, help="matrix size (default 512)")
     info.add_argument("--repeats", type=int, default=10, help="timed repeats (default 10)")
     info.set_defaults(func=cmd_info)
@@ -127,9 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["info", *argv]  # no command: the info check (`python -m chalknet --n 1024`)
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["info", *(argv if argv is not None else sys.argv[1:])])
     return args.func(args)
 
 
