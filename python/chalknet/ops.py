@@ -403,7 +403,7 @@ def _rnn_outputs(states, mask):
     """Outputs are the states, zeroed at masked steps (as Keras does)."""
     if mask is None:
         return states
-    return states * mask[:, :, None].astype(states.dtype)
+    return np.where(mask[:, :, None] != 0, states, 0).astype(states.dtype)  # 0 even for NaN
 
 
 def _rnn_gradients_in(op, cache, d_outputs, final_gradients):
