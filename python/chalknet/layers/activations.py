@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import activations, initializers, regularizers
@@ -70,7 +72,10 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope=0.01, alpha=None, **kwargs):
         super().__init__(**kwargs)
-        self.negative_slope = float(negative_slope if alpha is None else alpha)
+        slope = negative_slope if alpha is None else alpha
+        if not isinstance(slope, numbers.Real):
+            raise TypeError(f"LeakyReLU: negative_slope must be a number, got {slope!r}")
+        self.negative_slope = float(slope)
         self._function = activations.LeakyReLU(self.negative_slope)
 
     def forward(self, x, training=False):
