@@ -227,7 +227,7 @@ class Softmax(Layer):
 
     def forward(self, x, training=False):
         x = self._prepare_input(x, min_rank=1)
-        e = np.exp(x - np.max(x, axis=self.axis, keepdims=True))
+        e = np.exp(x - np.max(x, axis=self.axis, keepdims=True, initial=-np.inf))
         self._y = e / np.sum(e, axis=self.axis, keepdims=True)
         return self._y
 
