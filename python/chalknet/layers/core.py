@@ -80,7 +80,8 @@ class Dense(Layer):
 
     def forward(self, x, training=False):
         x = self._prepare_input(x)
-        self._x = x.reshape(-1, x.shape[-1])
+        # rows counted explicitly: reshape(-1, 0) cannot infer them for zero features
+        self._x = x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1])
         z = ops.matmul(self._x, self.kernel)
         if self.use_bias:
             z += self.bias
