@@ -293,3 +293,25 @@ def test_sequential_refuses_bad_data_clearly(method, case):
     assert case in fine, f"{method} accepted {case} and returned {result!r}"
     if case == "batch 0":
         assert np.shape(result) == (0, 3)
+
+
+def test_fixed_findings():
+    """Found by the fuzzing above: Masking and RepeatVector cast complex input silently (and
+    text with an error that named no layer); softmax over zero classes raised NumPy's
+    'zero-size array to reduction' instead of returning the empty result."""
+    for layer in (layers.Masking(), layers.RepeatVector(2)):
+        for bad in (np.ones((2, 3, 2) if isinstance(layer, layers.Masking) else (2, 3)) * 1j,
+                    [[1, "a"]]):
+            with pytest.raises(TypeError, match=type(layer).__name__):
+                layer(bad)
+    assert layers.Activation("softmax")(np.zeros((2, 0))).shape == (2, 0)
+    assert layers.Softmax()(np.zeros((3, 0))).shape == (3, 0)
+
+
+def test_dense_with_zero_input_features_gives_the_bias():
+    """Found by the fuzzing: Dense on (batch, 0) inputs failed in reshape(-1, 0) with NumPy's
+    message; with no features the output is the bias (a (0, units) kernel), as in Keras."""
+    layer = layers.Dense(2, bias_initializer="ones")
+    assert np.array_equal(layer(np.zeros((3, 0))), np.ones((3, 2), dtype=np.float32))
+    wrapped = layers.TimeDistributed(layers.Dense(2))
+    assert wrapped(np.zeros((3, 4, 0))).shape == (3, 4, 2)
