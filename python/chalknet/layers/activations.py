@@ -175,9 +175,9 @@ class Maxout(Layer):
         self.axis = -1
 
     def build(self, input_shape):
-        if len(input_shape) < 1 or input_shape[-1] % self.num_units:
+        if len(input_shape) < 1 or input_shape[-1] % self.num_units or input_shape[-1] == 0:
             raise ValueError(
-                f"{self._describe()}: the last axis must be a multiple of num_units="
+                f"{self._describe()}: the last axis must be a positive multiple of num_units="
                 f"{self.num_units}, received per-sample shape {tuple(input_shape)}"
             )
         self.built = True
