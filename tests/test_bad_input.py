@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from chalknet import ops, reference
 from chalknet.reference.conv2d import conv_geometry
 
-# Spread over the 22 ops below, 400 per op (8,800) plus the layer fuzzing's 1,500
+# Spread over the 22 ops below, 400 per op (8,800) plus the layer fuzzing's 3,000
 # (tests/test_bad_input_layers.py) give the >= 10,000 examples per CI run that issue 7 asks
 # for; tools/sanitize.sh runs fewer (ASan makes each one slower).
 EXAMPLES_PER_OP = int(os.environ.get("CHALKNET_FUZZ_EXAMPLES_PER_OP", "400"))

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import chalknet
 from chalknet import layers, utils
 
-EXAMPLES = int(os.environ.get("CHALKNET_FUZZ_EXAMPLES_LAYERS", "1500"))
+EXAMPLES = int(os.environ.get("CHALKNET_FUZZ_EXAMPLES_LAYERS", "3000"))
 BAD_DTYPES = [np.int32, np.int64, np.uint8, np.bool_, np.complex64, object, "U3"]
 
 
@@ -315,3 +315,9 @@ def test_dense_with_zero_input_features_gives_the_bias():
     assert np.array_equal(layer(np.zeros((3, 0))), np.ones((3, 2), dtype=np.float32))
     wrapped = layers.TimeDistributed(layers.Dense(2))
     assert wrapped(np.zeros((3, 4, 0))).shape == (3, 4, 2)
+
+
+def test_maxout_refuses_zero_features():
+    """Found by the fuzzing: Maxout on (batch, 0) failed inside np.argmax (empty groups)."""
+    with pytest.raises(ValueError, match="Maxout"):
+        layers.Maxout(2)(np.zeros((2, 0)))
