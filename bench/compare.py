@@ -195,6 +195,8 @@ def main(argv=None) -> int:
         "chalknet": chalknet.__version__, "build_info": chalknet.build_info(),
         "python": platform.python_version(), "machine": platform.machine(),
         "threads": thread_report, "repeat": args.repeat, "budget_s": args.budget,
+        "openmp_env": {name: os.environ.get(name) for name in
+                       ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")},
         "clock": args.clock, "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg")
         else None,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -202,7 +204,7 @@ def main(argv=None) -> int:
     print(f"chalknet {header['chalknet']} simd={header['build_info']['simd']} | threads: "
           + ", ".join(f"{k}={v}" for k, v in thread_report.items()))
     print(f"rounds: up to {args.repeat} per workload, {args.budget:g} s budget, {args.clock} "
-          f"clock, load average {header['load_average']}; "
+          f"clock, load average {header['load_average']}, OpenMP env {header['openmp_env']}; "
           "speed-up = other's median / chalknet's median")
 
     rows = []

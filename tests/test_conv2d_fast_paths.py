@@ -106,12 +106,16 @@ def test_many_tiles_identical_for_one_and_two_threads():
     x, kernel, bias = conv_case(rng, np.float32, 6, 20, 20, 16, 3, 3, 24)  # several tiles
     d_output = rng.standard_normal((6, 20, 20, 24)).astype(np.float32)
     x1, k1, b1 = conv_case(rng, np.float32, 8, 28, 28, 1, 5, 5, 32)        # first layer
+    d_output1 = rng.standard_normal((8, 14, 14, 32)).astype(np.float32)    # stride 2: col2im
     saved = chalknet.get_num_threads()
 
     def run():
         return (ops.conv2d(x, kernel, bias, 1, "same"),
                 ops.conv2d_backward_input(d_output, kernel, x.shape, 1, "same"),
-                ops.conv2d(x1, k1, b1, 1, "same"))
+                ops.conv2d(x1, k1, b1, 1, "same"),
+                ops.conv2d_backward_input(d_output1, k1, x1.shape, 2, "same"),
+                *ops.conv2d_backward_kernel(d_output1, x1, (5, 5), 2, "same"),
+                *ops.conv2d_backward_kernel(d_output, x, (3, 3), 1, "same"))
 
     try:
         chalknet.set_num_threads(1)
@@ -120,5 +124,22 @@ def test_many_tiles_identical_for_one_and_two_threads():
         two = run()
     finally:
         chalknet.set_num_threads(saved)
-    for name, a, b in zip(("y", "d_input", "y first layer"), one, two, strict=True):
+    names = ("y", "d_input", "y first layer", "d_input col2im", "d_kernel first layer",
+             "d_bias first layer", "d_kernel", "d_bias")
+    for name, a, b in zip(names, one, two, strict=True):
         assert_identical(name, a, b, np.float32)
+
+
+def test_backward_kernel_in_several_chunks_matches_reference():
+    """Enough output pixels for several partial d_kernel sums (chunks of tiles)."""
+    rng = np.random.default_rng(10)
+    x = conv_case(rng, np.float32, 8, 28, 28, 1, 5, 5, 32)[0]
+    d_output = rng.standard_normal((8, 28, 28, 32)).astype(np.float32)
+    want_dk, want_db = reference.conv2d_backward_kernel(
+        d_output.astype(np.float64), x.astype(np.float64), (5, 5), 1, "same")
+    got_dk, got_db = ops.conv2d_backward_kernel(d_output, x, (5, 5), 1, "same")
+    pixels = 8 * 28 * 28
+    assert_within("d_kernel", got_dk, want_dk, reduction_bound(pixels, np.float32, d_output, x),
+                  np.float32)
+    assert_within("d_bias", got_db, want_db, reduction_bound(pixels, np.float32, d_output),
+                  np.float32)

@@ -29,15 +29,15 @@
 // enough to fill vectors; otherwise (strides > 1, tiny in_c) d_patches = d_y . kernel^T is
 // added back onto the input (col2im).
 //
-// Threads.  Forward and the stride-1 backward-input run their tiles in an OpenMP loop, each
-// thread gathering its own patches and calling gemm (which stays on that thread inside a
-// parallel region).  Every output row belongs to one tile and gemm's arithmetic per element does
-// not depend on the rows around it, so results are identical for any number of threads.  The
-// col2im path and backward-kernel keep the tile loop on the calling thread: building the
-// patches and the col2im scatter are OpenMP loops over rows, and gemm parallelises itself.
-// Determinism there: every d_input element is produced by one thread with a fixed order of
-// additions (tiles in order, then kernel position), gemm's result does not depend on the
-// thread count, and the bias gradient is summed over fixed chunks of rows combined in order.
+// Threads: one parallel region per call (a fork/join per tile costs a scheduler time slice on a
+// busy machine).  Forward and the stride-1 backward-input run their tiles in an OpenMP loop,
+// each thread gathering its own patches and calling gemm (which stays on that thread inside a
+// parallel region); every output row belongs to one tile and gemm's arithmetic per element does
+// not depend on the rows around it.  The col2im backward-input runs one image per iteration
+// (images share no input pixels; each pixel's additions come in a fixed order).
+// Backward-kernel sums partial d_kernels over chunks of output pixels fixed by the shape, in
+// chunk order; the bias gradient likewise over fixed chunks of rows.  So every result is
+// identical for any number of threads.
 #include "conv2d.h"
 
 #include <algorithm>
@@ -58,6 +58,11 @@ namespace {
 // most kMaxTileRows rows, so that small patches still give several tiles to share out.
 constexpr int64_t kTileBytes = int64_t(1) << 20;
 constexpr int64_t kMaxTileRows = 1024;
+// Backward-kernel: at most this many partial d_kernel sums (chunks of output pixels), of at least
+// kMinTilesPerChunk tiles each, taking at most kPartialBytes together.
+constexpr int64_t kMaxKernelChunks = 16;
+constexpr int64_t kMinTilesPerChunk = 2;
+constexpr int64_t kPartialBytes = int64_t(64) << 20;
 // Backward-input as a forward convolution needs at least this many input channels (the gemm's
 // columns) to fill vectors; below it the col2im path is faster.
 constexpr int64_t kMinChannelsForFlip = 8;
@@ -111,17 +116,24 @@ void copy_runs(T* dst, int64_t dst_step, const T* src, int64_t src_step, int64_t
   }
 }
 
+// A parallel region over `items` pieces of work pays: more than one piece, more than one thread
+// and not already inside a parallel region (where gemm and the loops stay serial).
+bool parallel_worth_it(int64_t items) {
+#if defined(_OPENMP)
+  return items > 1 && !omp_in_parallel() && omp_get_max_threads() > 1;
+#else
+  (void)items;
+  return false;
+#endif
+}
+
 // Calls body(buffer, m0, m1) for the tiles [m0, m1) of rows [0, total), tile_size rows each,
 // in an OpenMP loop (outside any parallel region); each thread gets its own buffer of
 // buffer_size elements.  Inside the loop gemm runs on the calling thread.
 template <typename T, typename Body>
 void for_each_tile_parallel(int64_t total, int64_t tile_size, int64_t buffer_size, Body body) {
   const int64_t tiles = (total + tile_size - 1) / tile_size;
-  bool parallel = tiles > 1;
-#if defined(_OPENMP)
-  parallel = parallel && !omp_in_parallel() && omp_get_max_threads() > 1;
-#endif
-#pragma omp parallel if (parallel)
+#pragma omp parallel if (parallel_worth_it(tiles))
   {
     auto buffer = std::unique_ptr<T[]>(new T[static_cast<size_t>(buffer_size)]);
 #pragma omp for schedule(dynamic, 1)
@@ -233,19 +245,6 @@ void gather_rows(T* patches, int64_t row_length, const T* x, const Conv2dShape& 
   }
   if (row_length > k) {
     for (int64_t m = m0; m < m1; ++m) patches[(m - m0) * row_length + k] = T(1);
-  }
-}
-
-// patches (m1 - m0, K) = the patches of output pixels m0 .. m1-1, rows shared among threads.
-template <typename T>
-void gather_tile(T* patches, const T* x, const Conv2dShape& s, int64_t m0, int64_t m1) {
-  const int64_t k = s.patch_size();
-  const int64_t chunks = (m1 - m0 + kGatherChunkRows - 1) / kGatherChunkRows;
-#pragma omp parallel for schedule(static)
-  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    const int64_t begin = m0 + chunk * kGatherChunkRows;
-    const int64_t end = std::min(m1, begin + kGatherChunkRows);
-    gather_rows(patches + (begin - m0) * k, k, x, s, begin, end);
   }
 }
 
@@ -413,16 +412,25 @@ void conv2d_backward_input(T* d_input, const T* d_output, const T* kernel,
     gemm<T>(d_input, k, d_output, f, false, kernel, f, true, total, k, f, T(1), T(0));
     return;
   }
-  const int64_t input_size = s.batch * s.in_h * s.in_w * s.in_c;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < input_size; ++i) d_input[i] = T(0);
+  // col2im, one image per loop iteration: images never share input pixels, so threads can
+  // scatter without races, and each pixel receives its additions in the same order (tiles in
+  // order, then kernel position) whatever the thread count.
+  const int64_t image_size = s.in_h * s.in_w * s.in_c, image_rows = s.out_h * s.out_w;
   const int64_t tile = tile_rows<T>(s);
-  auto d_patches = uninitialized<T>(tile * k);
-  for (int64_t m0 = 0; m0 < total; m0 += tile) {
-    const int64_t m1 = std::min(total, m0 + tile);
-    gemm<T>(d_patches.get(), k, d_output + m0 * f, f, false, kernel, f, true, m1 - m0, k, f, T(1),
-            T(0));
-    scatter_tile(d_input, d_patches.get(), s, m0, m1);
+#pragma omp parallel if (parallel_worth_it(s.batch))
+  {
+    auto d_patches = uninitialized<T>(tile * k);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t n = 0; n < s.batch; ++n) {
+      std::fill(d_input + n * image_size, d_input + (n + 1) * image_size, T(0));
+      const int64_t end = (n + 1) * image_rows;
+      for (int64_t m0 = n * image_rows; m0 < end; m0 += tile) {
+        const int64_t m1 = std::min(end, m0 + tile);
+        gemm<T>(d_patches.get(), k, d_output + m0 * f, f, false, kernel, f, true, m1 - m0, k, f,
+                T(1), T(0));
+        scatter_tile(d_input, d_patches.get(), s, m0, m1);
+      }
+    }
   }
 }
 
@@ -439,14 +447,40 @@ void conv2d_backward_kernel(T* d_kernel, T* d_bias, const T* d_output, const T* 
     gemm<T>(d_kernel, f, x, k, true, d_output, f, false, k, f, total, T(1), T(0));
     return;
   }
+  // The output pixels are the gemm's reduction.  They are cut into chunks fixed by the shape
+  // alone; chunk c's partial d_kernel (c = 0 straight into d_kernel) is the sum over its tiles in
+  // order, and the partials are added in chunk order, so the result does not depend on the
+  // number of threads that ran the chunks.
   const int64_t tile = tile_rows<T>(s);
-  auto patches = uninitialized<T>(tile * k);
-  for (int64_t m0 = 0; m0 < total; m0 += tile) {
-    const int64_t m1 = std::min(total, m0 + tile);
-    gather_tile(patches.get(), x, s, m0, m1);
-    // d_kernel (K, F) += patches^T (K, rows) . d_output rows (rows, F); the first tile sets it.
-    gemm<T>(d_kernel, f, patches.get(), k, true, d_output + m0 * f, f, false, k, f, m1 - m0,
-            T(1), m0 == 0 ? T(0) : T(1));
+  const int64_t tiles = (total + tile - 1) / tile;
+  const int64_t matrix = k * f;
+  const int64_t max_chunks = std::max<int64_t>(
+      1, std::min<int64_t>(kMaxKernelChunks, kPartialBytes / (matrix * int64_t(sizeof(T)))));
+  const int64_t tiles_per_chunk =
+      std::max<int64_t>(kMinTilesPerChunk, (tiles + max_chunks - 1) / max_chunks);
+  const int64_t chunks = (tiles + tiles_per_chunk - 1) / tiles_per_chunk;
+  auto partials = uninitialized<T>((chunks - 1) * matrix);
+#pragma omp parallel if (parallel_worth_it(chunks))
+  {
+    auto patches = uninitialized<T>(tile * k);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      T* sum = chunk == 0 ? d_kernel : partials.get() + (chunk - 1) * matrix;
+      const int64_t first = chunk * tiles_per_chunk * tile;
+      const int64_t last = std::min(total, first + tiles_per_chunk * tile);
+      for (int64_t m0 = first; m0 < last; m0 += tile) {
+        const int64_t m1 = std::min(last, m0 + tile);
+        gather_rows(patches.get(), k, x, s, m0, m1);
+        // sum (K, F) += patches^T (K, rows) . d_output rows (rows, F); the first tile sets it.
+        gemm<T>(sum, f, patches.get(), k, true, d_output + m0 * f, f, false, k, f, m1 - m0,
+                T(1), m0 == first ? T(0) : T(1));
+      }
+    }
+  }
+  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
+    const T* partial = partials.get() + (chunk - 1) * matrix;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(matrix / 4096))
+    for (int64_t i = 0; i < matrix; ++i) d_kernel[i] += partial[i];
   }
 }
 
