@@ -358,3 +358,20 @@ def test_every_gate_build_matches_the_reference(isa, tmp_path):
         want = forward(reference, cell, case_as64(case))[0]
         bound = 2 * 6 * (5 + 33 + 1 + 16) * np.finfo(np.float32).eps
         assert_within(f"{cell} outputs ({isa})", got[index], want, bound, np.float32)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_saturated_and_nan_inputs(cell):
+    # Pre-activations far outside the range of exp (the float gate loops clamp them) saturate
+    # the gates as in the float64 reference (a few roundings per step, 3 steps: 64 eps); a NaN
+    # input stays NaN in its own row only.
+    case = make_case(12, cell, np.float32, 2, 3, 2, 4)
+    case["x"][0] = np.array([[1e30, -1e30], [-1e30, 1e30], [80.0, -90.0]], np.float32)
+    got = forward(ops, cell, case)[0]
+    with np.errstate(over="ignore"):
+        want = forward(reference, cell, case_as64(case))[0]
+    assert_within("outputs", got, want, 64 * np.finfo(np.float32).eps, np.float32)
+    case["x"][1, 1, 0] = np.nan
+    got = forward(ops, cell, case)[0]
+    assert np.isnan(got[1, 1:]).all() and np.isfinite(got[1, 0]).all()
+    assert np.isfinite(got[0]).all()

@@ -5,9 +5,11 @@ batch_first, with the same weights: see ``torch_lstm`` / ``torch_gru`` for the m
 Keras's layouts).  forward+backward computes every gradient from dL/d(outputs): d_x, the
 initial-state gradients and all weight gradients (torch.autograd.grad over the same set).
 
-Run ``python -m suites.rnn [--threads N] [--repeat R]`` from bench/ for a quick side-by-side
-table (medians of alternating runs in one process, ratios chalknet / other speed-up) until
-bench/compare.py is available.
+Run ``python -m suites.rnn [--threads N] [--repeat R] [--cpu-time]`` from bench/ for a quick
+side-by-side table (medians of alternating runs in one process, speed-up = other / chalknet)
+without bench/compare.py.  ``--cpu-time`` times with the process's CPU time instead of the
+wall clock: with --threads 1 on a machine shared with other jobs it measures the work done,
+not the waiting for a core.
 """
 
 from __future__ import annotations
@@ -156,10 +158,11 @@ def workloads(threads: int) -> list[Workload]:
     return rows
 
 
-def _quick_table(threads: int, repeat: int, skip_reference: bool) -> None:
+def _quick_table(threads: int, repeat: int, skip_reference: bool, cpu_time: bool) -> None:
     """Medians of alternating runs and the speed-up of chalknet over each other engine."""
     import time
 
+    clock = time.process_time if cpu_time else time.perf_counter
     import chalknet
 
     chalknet.set_num_threads(threads)
@@ -168,7 +171,8 @@ def _quick_table(threads: int, repeat: int, skip_reference: bool) -> None:
         threadpool_limits(threads)
     except ImportError:
         pass
-    print(f"threads={threads} repeat={repeat} chalknet={chalknet.build_info()['simd']}")
+    print(f"threads={threads} repeat={repeat} clock={'cpu' if cpu_time else 'wall'} "
+          f"chalknet={chalknet.build_info()['simd']}")
     speedups: dict[str, list[float]] = {}
     for workload in workloads(threads):
         engines = {k: v for k, v in workload.engines.items()
@@ -178,9 +182,9 @@ def _quick_table(threads: int, repeat: int, skip_reference: bool) -> None:
             run()
         for _ in range(repeat):
             for name, run in engines.items():
-                start = time.perf_counter()
+                start = clock()
                 run()
-                times[name].append(time.perf_counter() - start)
+                times[name].append(clock() - start)
         medians = {name: float(np.median(t)) for name, t in times.items()}
         cells = [f"{name} {medians[name] * 1e3:8.2f} ms" for name in medians]
         ratios = []
@@ -202,5 +206,6 @@ if __name__ == "__main__":
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-reference", action="store_true")
+    parser.add_argument("--cpu-time", action="store_true")
     args = parser.parse_args()
-    _quick_table(args.threads, args.repeat, args.skip_reference)
+    _quick_table(args.threads, args.repeat, args.skip_reference, args.cpu_time)

@@ -56,6 +56,19 @@ std::unique_ptr<T[]> buffer(int64_t count) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(count, 1))]);
 }
 
+// The backward pass's sequence-sized scratch (d_pre, d_rec, h_prev) is kept per calling
+// thread and only grows, so a training loop does not pay fresh page faults on every batch
+// (GEMM's workspaces work the same way).  Each slot holds one buffer at a time.
+enum class Scratch { PreGradients = 0, RecurrentGradients = 1, PreviousStates = 2 };
+
+template <typename T>
+T* scratch(Scratch slot, int64_t count) {
+  thread_local std::vector<T> slots[3];
+  std::vector<T>& storage = slots[static_cast<int>(slot)];
+  if (storage.size() < static_cast<size_t>(count)) storage.resize(static_cast<size_t>(count));
+  return storage.data();
+}
+
 // ----- activations: apply(x), and the derivative written in terms of y = apply(x) ----------
 
 // float sigmoid and tanh over arrays go through rnn_gates (vectorised, per instruction set;
@@ -214,9 +227,9 @@ void weight_gradients(T* d_x, T* d_kernel, T* d_recurrent_kernel, const T* d_pre
   const int64_t rows = s.batch * s.steps, I = s.input_size, H = s.units;
   gemm<T>(d_x, I, d_pre, width, false, kernel, width, true, rows, I, width, T(1), T(0));
   gemm<T>(d_kernel, width, x, I, true, d_pre, width, false, I, width, rows, T(1), T(0));
-  auto h_prev = buffer<T>(rows * H);
-  shifted_states(h_prev.get(), h0, states, s);
-  gemm<T>(d_recurrent_kernel, width, h_prev.get(), H, true, d_rec, width, false, H, width, rows,
+  T* h_prev = scratch<T>(Scratch::PreviousStates, rows * H);
+  shifted_states(h_prev, h0, states, s);
+  gemm<T>(d_recurrent_kernel, width, h_prev, H, true, d_rec, width, false, H, width, rows,
           T(1), T(0));
 }
 
@@ -448,13 +461,13 @@ void simple_rnn_backward(T* d_x, T* d_h0, T* d_kernel, T* d_recurrent_kernel, T*
                          const T* kernel, const T* recurrent_kernel, const T* states,
                          const uint8_t* mask, const RnnShape& s, Activation activation) {
   const int64_t H = s.units, TH = s.steps * s.units, BH = s.batch * s.units;
-  auto d_pre = buffer<T>(s.batch * TH);
+  T* d_pre = scratch<T>(Scratch::PreGradients, s.batch * TH);
   auto dh = buffer<T>(BH), dh_prev = buffer<T>(BH);
   const auto recurrent_t = transposed(recurrent_kernel, H, H);
   start_gradient(dh.get(), d_final_h, s);
   with_activation(activation, [&](auto act) {
     for (int64_t t = s.steps - 1; t >= 0; --t) {
-      const Slice<T> d_pre_t{d_pre.get() + t * H, TH};
+      const Slice<T> d_pre_t{d_pre + t * H, TH};
       simple_rnn_step_backward<T>(d_pre_t, dh_prev.get(), dh.get(), {d_states + t * H, TH},
                                   {states + t * H, TH}, mask, t, s, act);
       recurrent_backward<T>(dh_prev.get(), {d_pre_t.data, TH}, recurrent_t.get(), H, s);
@@ -462,9 +475,9 @@ void simple_rnn_backward(T* d_x, T* d_h0, T* d_kernel, T* d_recurrent_kernel, T*
     }
   });
   std::memcpy(d_h0, dh.get(), sizeof(T) * BH);
-  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre.get(), d_pre.get(), x, h0, states,
+  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre, d_pre, x, h0, states,
                       kernel, H, s);
-  if (d_bias) column_sums(d_bias, d_pre.get(), s.batch * s.steps, H);
+  if (d_bias) column_sums(d_bias, d_pre, s.batch * s.steps, H);
 }
 
 // ===== LSTM ==================================================================================
@@ -496,7 +509,7 @@ void lstm_backward(T* d_x, T* d_h0, T* d_c0, T* d_kernel, T* d_recurrent_kernel,
                    const RnnShape& s, Activation activation, Activation recurrent_activation) {
   const int64_t H = s.units, G = 4 * s.units, TH = s.steps * H, TG = s.steps * G;
   const int64_t BH = s.batch * H;
-  auto d_pre = buffer<T>(s.batch * TG);
+  T* d_pre = scratch<T>(Scratch::PreGradients, s.batch * TG);
   auto dh = buffer<T>(BH), dh_prev = buffer<T>(BH), dc = buffer<T>(BH);
   const auto recurrent_t = transposed(recurrent_kernel, H, G);
   auto act_c = buffer<T>(BH);  // act(c_t) of the step being processed
@@ -504,7 +517,7 @@ void lstm_backward(T* d_x, T* d_h0, T* d_c0, T* d_kernel, T* d_recurrent_kernel,
   start_gradient(dc.get(), d_final_c, s);
   with_activations(activation, recurrent_activation, [&](auto act, auto rec_act) {
     for (int64_t t = s.steps - 1; t >= 0; --t) {
-      const Slice<T> d_pre_t{d_pre.get() + t * G, TG};
+      const Slice<T> d_pre_t{d_pre + t * G, TG};
       lstm_step_backward<T>(d_pre_t, dh_prev.get(), dc.get(), act_c.get(), dh.get(),
                             {d_states + t * H, TH}, {gates + t * G, TG}, {cells + t * H, TH},
                             previous(cells, c0, t, s), mask, t, s, act, rec_act);
@@ -514,9 +527,9 @@ void lstm_backward(T* d_x, T* d_h0, T* d_c0, T* d_kernel, T* d_recurrent_kernel,
   });
   std::memcpy(d_h0, dh.get(), sizeof(T) * BH);
   std::memcpy(d_c0, dc.get(), sizeof(T) * BH);
-  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre.get(), d_pre.get(), x, h0, states,
+  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre, d_pre, x, h0, states,
                       kernel, G, s);
-  if (d_bias) column_sums(d_bias, d_pre.get(), s.batch * s.steps, G);
+  if (d_bias) column_sums(d_bias, d_pre, s.batch * s.steps, G);
 }
 
 // ===== GRU ===================================================================================
@@ -548,14 +561,15 @@ void gru_backward(T* d_x, T* d_h0, T* d_kernel, T* d_recurrent_kernel, T* d_bias
                   Activation activation, Activation recurrent_activation) {
   const int64_t H = s.units, G = 3 * s.units, TH = s.steps * H, TG = s.steps * G;
   const int64_t BH = s.batch * H;
-  auto d_pre = buffer<T>(s.batch * TG), d_rec = buffer<T>(s.batch * TG);
+  T* d_pre = scratch<T>(Scratch::PreGradients, s.batch * TG);
+  T* d_rec = scratch<T>(Scratch::RecurrentGradients, s.batch * TG);
   auto dh = buffer<T>(BH), dh_prev = buffer<T>(BH);
   const auto recurrent_t = transposed(recurrent_kernel, H, G);
   start_gradient(dh.get(), d_final_h, s);
   with_activations(activation, recurrent_activation, [&](auto act, auto rec_act) {
     for (int64_t t = s.steps - 1; t >= 0; --t) {
-      const Slice<T> d_rec_t{d_rec.get() + t * G, TG};
-      gru_step_backward<T>({d_pre.get() + t * G, TG}, d_rec_t, dh_prev.get(), dh.get(),
+      const Slice<T> d_rec_t{d_rec + t * G, TG};
+      gru_step_backward<T>({d_pre + t * G, TG}, d_rec_t, dh_prev.get(), dh.get(),
                            {d_states + t * H, TH}, {gates + t * G, TG},
                            {recurrent_h + t * H, TH}, previous(states, h0, t, s), mask, t, s,
                            act, rec_act);
@@ -564,11 +578,11 @@ void gru_backward(T* d_x, T* d_h0, T* d_kernel, T* d_recurrent_kernel, T* d_bias
     }
   });
   std::memcpy(d_h0, dh.get(), sizeof(T) * BH);
-  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre.get(), d_rec.get(), x, h0, states,
+  weight_gradients<T>(d_x, d_kernel, d_recurrent_kernel, d_pre, d_rec, x, h0, states,
                       kernel, G, s);
   if (d_bias) {
-    column_sums(d_bias, d_pre.get(), s.batch * s.steps, G);
-    column_sums(d_bias + G, d_rec.get(), s.batch * s.steps, G);
+    column_sums(d_bias, d_pre, s.batch * s.steps, G);
+    column_sums(d_bias + G, d_rec, s.batch * s.steps, G);
   }
 }
 
