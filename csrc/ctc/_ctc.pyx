@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, nonecheck=False
-"""CTC (connectionist temporal classification) loss, its gradient, and the greedy decoder.
+"""CTC (connectionist temporal classification) loss, its gradient, and the two decoders.
 
 What it computes.  For each sample b of a batch, with logits u (time, classes) and a label
 sequence l of length L, the CTC loss is  -ln p(l | x)  where  p(l | x)  sums, over every
@@ -226,7 +226,8 @@ cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
                          Py_ssize_t time, Py_ssize_t max_time, Py_ssize_t n_classes,
                          Py_ssize_t label_length, int blank) noexcept nogil:
     """Loss and gradient of one sample: logits/d_logits (max_time, n_classes), the first
-    ``time`` rows valid; label (label_length,).  Returns 0, or 1 when out of memory."""
+    ``time`` rows valid; label (label_length,).  d_logits NULL: the loss only (no beta pass).
+    Returns 0, or 1 when out of memory."""
     cdef Py_ssize_t n_states = 2 * label_length + 1
     cdef Py_ssize_t t, s, k
     cdef double* work
@@ -235,14 +236,18 @@ cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
     cdef double* alpha
     cdef int* ext
     cdef double log_likelihood
-    for k in range(max_time * n_classes):
-        d_logits[k] = 0
+    if d_logits != NULL:
+        for k in range(max_time * n_classes):
+            d_logits[k] = 0
     if _needed_steps(label, label_length) > time:
         loss[0] = INFINITY                          # no alignment: p(l|x) = 0, gradient 0
         return 0
     if time == 0:                                   # only the empty label fits no time at all
         loss[0] = 0
         return 0
+    # the size is computed in double first, so that no product can wrap around in Py_ssize_t
+    if (<double>time * (2 * n_classes + n_states) + 3.0 * n_states + n_classes) * 8.0 > 2.0**62:
+        return 1
     work = <double*>malloc((2 * time * n_classes + time * n_states + 2 * n_states + n_classes)
                            * sizeof(double) + n_states * sizeof(int))
     if work == NULL:
@@ -255,14 +260,14 @@ cdef int _ctc_one_sample(cython.floating* loss, cython.floating* d_logits,
         ext[s] = label[(s - 1) // 2] if s % 2 == 1 else blank
     for t in range(time):
         _log_softmax_row(logits + t * n_classes, log_probs + t * n_classes,
-                         probs + t * n_classes, n_classes)
+                         probs + t * n_classes if d_logits != NULL else NULL, n_classes)
     _forward(alpha, log_probs, ext, time, n_classes, n_states, blank)
     # p(l|x) = alpha_{T-1}(S-1) + alpha_{T-1}(S-2): paths end on the final blank or last label
     log_likelihood = alpha[(time - 1) * n_states + n_states - 1]
     if n_states > 1:
         log_likelihood = _log_add(log_likelihood, alpha[(time - 1) * n_states + n_states - 2])
     loss[0] = <cython.floating>(-log_likelihood)
-    if log_likelihood == -INFINITY:                 # only with -inf logits (y = 0 exactly)
+    if log_likelihood == -INFINITY or d_logits == NULL:    # -inf: only with -inf logits
         free(work)
         return 0
     _backward_and_gradient(d_logits, alpha + time * n_states,
@@ -319,16 +324,34 @@ def ctc_loss_and_gradient(cython.floating[::1] losses, cython.floating[:, :, ::1
     """Fill losses (batch,) with -ln p(label | logits) and d_logits (batch, time, classes) with
     its gradient w.r.t. the logits; rows past a sample's logit length get zeros.
     All arrays C-contiguous; logits, losses and d_logits of one float dtype, the rest int32."""
+    cdef tuple shape = (logits.shape[0], logits.shape[1], logits.shape[2])
+    cdef tuple d_shape = (d_logits.shape[0], d_logits.shape[1], d_logits.shape[2])
+    if d_shape != shape:
+        raise ValueError(f"_ctc: d_logits must have the shape of logits {shape}, got {d_shape}")
+    _loss_over_batch(losses, &d_logits[0, 0, 0] if d_logits.size else NULL, logits, labels,
+                     label_lengths, logit_lengths, blank, num_threads)
+
+
+def ctc_loss(cython.floating[::1] losses, const cython.floating[:, :, ::1] logits,
+             const int[:, ::1] labels, const int[::1] label_lengths,
+             const int[::1] logit_lengths, int blank, int num_threads):
+    """``ctc_loss_and_gradient`` without the gradient: the alpha pass only, half the work."""
+    _loss_over_batch(losses, NULL, logits, labels, label_lengths, logit_lengths, blank,
+                     num_threads)
+
+
+cdef _loss_over_batch(cython.floating[::1] losses, cython.floating* d_logits,
+                      const cython.floating[:, :, ::1] logits, const int[:, ::1] labels,
+                      const int[::1] label_lengths, const int[::1] logit_lengths, int blank,
+                      int num_threads):
+    """Checks every index, then one sample per OpenMP iteration; d_logits NULL: loss only."""
     cdef Py_ssize_t batch = logits.shape[0]
     cdef Py_ssize_t max_time = logits.shape[1]
     cdef Py_ssize_t n_classes = logits.shape[2]
     cdef Py_ssize_t b
     cdef int failed = 0
-    cdef tuple shape = (batch, max_time, n_classes)
-    cdef tuple d_shape = (d_logits.shape[0], d_logits.shape[1], d_logits.shape[2])
-    if losses.shape[0] != batch or d_shape != shape:
-        raise ValueError(f"_ctc: losses must be ({batch},) and d_logits {shape}, got "
-                         f"({losses.shape[0]},) and {d_shape}")
+    if losses.shape[0] != batch:
+        raise ValueError(f"_ctc: losses must have shape ({batch},), got ({losses.shape[0]},)")
     _check_arguments(batch, max_time, n_classes, labels, label_lengths, logit_lengths, blank)
     if batch == 0 or max_time == 0 or n_classes == 0:
         for b in range(batch):
@@ -336,7 +359,10 @@ def ctc_loss_and_gradient(cython.floating[::1] losses, cython.floating[:, :, ::1
         return
     num_threads = _sane_threads(num_threads, batch)
     for b in prange(batch, nogil=True, schedule="dynamic", num_threads=num_threads):
-        failed += _ctc_one_sample(&losses[b], &d_logits[b, 0, 0], &logits[b, 0, 0],
+        failed += _ctc_one_sample(&losses[b],
+                                  d_logits + b * max_time * n_classes if d_logits != NULL
+                                  else NULL,
+                                  &logits[b, 0, 0],
                                   &labels[b, 0] if labels.shape[1] > 0 else <int*>NULL,
                                   logit_lengths[b], max_time, n_classes, label_lengths[b],
                                   blank)

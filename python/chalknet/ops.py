@@ -561,6 +561,11 @@ def _ctc_threads(batch: int, cells: int) -> int:
     return max(1, min(get_num_threads(), batch, cells // _CTC_CELLS_PER_THREAD))
 
 
+def _ctc_cells(label_lengths, logit_lengths) -> int:
+    """Cells of the alpha (and beta) tables: sum over samples of T_b * (2 L_b + 1)."""
+    return int(np.dot(logit_lengths.astype(np.int64), 2 * label_lengths.astype(np.int64) + 1))
+
+
 def ctc_loss_and_gradient(labels, logits, label_lengths, logit_lengths, blank=0,
                           zero_infinity=False) -> tuple:
     """CTC loss per sample and its gradient with respect to the logits.
@@ -582,9 +587,9 @@ def ctc_loss_and_gradient(labels, logits, label_lengths, logit_lengths, blank=0,
         "ops.ctc_loss_and_gradient", labels, logits, label_lengths, logit_lengths, blank)
     losses = np.empty(logits.shape[0], dtype=logits.dtype)
     d_logits = np.empty_like(logits)
-    cells = int(np.dot(logit_lengths, 2 * label_lengths.astype(np.int64) + 1))
     _ctc.ctc_loss_and_gradient(losses, d_logits, logits, labels, label_lengths, logit_lengths,
-                               blank, _ctc_threads(len(losses), cells))
+                               blank, _ctc_threads(len(losses), _ctc_cells(label_lengths,
+                                                                           logit_lengths)))
     if zero_infinity:
         losses[np.isinf(losses)] = 0
     return losses, d_logits
@@ -593,9 +598,16 @@ def ctc_loss_and_gradient(labels, logits, label_lengths, logit_lengths, blank=0,
 def ctc_loss(labels, logits, label_lengths, logit_lengths, blank=0,
              zero_infinity=False) -> np.ndarray:
     """Per-sample CTC losses -ln p(labels[b] | logits[b]), shape (batch,) (Graves et al. 2006).
-    Arguments as ``ctc_loss_and_gradient``, which also returns the gradient."""
-    return ctc_loss_and_gradient(labels, logits, label_lengths, logit_lengths, blank,
-                                 zero_infinity)[0]
+    Arguments as ``ctc_loss_and_gradient``, which also returns the gradient; this one runs the
+    forward (alpha) pass only, about half the work."""
+    labels, logits, label_lengths, logit_lengths, blank = check_loss_arguments(
+        "ops.ctc_loss", labels, logits, label_lengths, logit_lengths, blank)
+    losses = np.empty(logits.shape[0], dtype=logits.dtype)
+    _ctc.ctc_loss(losses, logits, labels, label_lengths, logit_lengths, blank,
+                  _ctc_threads(len(losses), _ctc_cells(label_lengths, logit_lengths)))
+    if zero_infinity:
+        losses[np.isinf(losses)] = 0
+    return losses
 
 
 def ctc_decode(logits, logit_lengths, greedy=True, beam_width=100, top_paths=1,
