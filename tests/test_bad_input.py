@@ -146,7 +146,8 @@ def _gemm_case(rng, dtype):
     [a, b], kwargs, k = _matmul_case(rng, dtype)
     m = a.shape[1] if kwargs["transpose_a"] else a.shape[0]
     n = b.shape[0] if kwargs["transpose_b"] else b.shape[1]
-    kwargs.update(alpha=float(rng.choice([1.0, -0.5, 2.0])), beta=float(rng.choice([0.0, 1.0, 0.5])))
+    kwargs.update(alpha=float(rng.choice([1.0, -0.5, 2.0])),
+                  beta=float(rng.choice([0.0, 1.0, 0.5])))
     return [a, b, _normal(rng, (m, n), dtype)], kwargs, k + 1
 
 
@@ -227,7 +228,8 @@ CASES.update({
 })
 for _op in RNN_GATES:
     CASES[_op] = (lambda op: lambda rng, dtype: _rnn_forward_case(op, rng, dtype))(_op)
-    CASES[f"{_op}_backward"] = (lambda op: lambda rng, dtype: _rnn_backward_case(op, rng, dtype))(_op)
+    CASES[f"{_op}_backward"] = (
+        lambda op: lambda rng, dtype: _rnn_backward_case(op, rng, dtype))(_op)
 
 # Absurd values per keyword, beyond the geometry ones.
 ABSURD_KEYWORDS = {
@@ -298,7 +300,7 @@ def _read_only(rng, args, kwargs):
 
 def _wrong_rank(rng, args, kwargs):
     def reshape(a):
-        return a[..., None] if rng.integers(2) or a.ndim == 0 else a.reshape(a.shape[:-2] + (-1,))
+        return a[..., None] if rng.integers(2) or a.ndim == 0 else a.reshape((*a.shape[:-2], -1))
     return _mutate_array(rng, args, reshape) + " with another rank"
 
 
@@ -339,7 +341,7 @@ MUTATIONS = [_bad_dtype, _non_finite, _fortran, _negative_strides, _read_only, _
 def _call(fn, args, kwargs):
     try:
         return fn(*args, **kwargs), None
-    except Exception as error:  # noqa: BLE001 (any exception is an outcome to judge)
+    except Exception as error:
         return None, error
 
 
@@ -348,7 +350,7 @@ def _as_tuple(result):
 
 
 def _agree(name, ours, want, reduction, what):
-    for index, (got, ref) in enumerate(zip(_as_tuple(ours), _as_tuple(want))):
+    for index, (got, ref) in enumerate(zip(_as_tuple(ours), _as_tuple(want), strict=True)):
         label = f"{name} output {index} after {what}"
         if isinstance(got, dict) or got is None or ref is None:  # a cache, or an absent bias
             assert (got is None) == (ref is None), f"{label}: {got!r} vs {ref!r}"
@@ -403,7 +405,7 @@ def _for(module, args, made, ctc=False):
     such input as floats, documented).  The CTC twins take integer logits themselves (as
     float32, like the ops: exact ties between beam prefixes must round alike)."""
     resolved = []
-    for arg, dtype in zip(args, made):
+    for arg, dtype in zip(args, made, strict=True):
         if isinstance(arg, ForwardCache):
             arg = arg.resolve(module)
         elif (module is reference and not ctc and isinstance(arg, np.ndarray) and dtype is not None
@@ -419,7 +421,7 @@ def _agree_decoded(label, got, ref, log_probabilities):
     comparisons skip it); the NaN score, which must match, says the labels are meaningless."""
     meaningful = ~np.isnan(np.asarray(log_probabilities)).any(axis=1)
     assert len(got) == len(ref), f"{label}: {len(got)} paths vs {len(ref)}"
-    for path, (ours, want) in enumerate(zip(got, ref)):
+    for path, (ours, want) in enumerate(zip(got, ref, strict=True)):
         ours, want = ours[meaningful], want[meaningful]
         width = max(ours.shape[1], want.shape[1])
         ours = np.pad(ours, ((0, 0), (0, width - ours.shape[1])), constant_values=-1)

@@ -47,7 +47,8 @@ def _normalization(rng):
 # name -> (make layer from rng, per-sample input shape, integer input?)
 LAYERS = {
     "Dense": (lambda rng: layers.Dense(int(rng.integers(1, 4)), activation="relu"), (3,)),
-    "Conv2D": (lambda rng: layers.Conv2D(2, int(rng.integers(1, 4)), strides=int(rng.integers(1, 3)),
+    "Conv2D": (lambda rng: layers.Conv2D(2, int(rng.integers(1, 4)),
+                                         strides=int(rng.integers(1, 3)),
                                          padding=str(rng.choice(["valid", "same"]))), (5, 4, 2)),
     "MaxPooling2D": (lambda rng: layers.MaxPooling2D(int(rng.integers(1, 3))), (4, 5, 2)),
     "AveragePooling2D": (lambda rng: layers.AveragePooling2D(2, padding="same"), (4, 5, 2)),
@@ -83,7 +84,8 @@ ABSURD_CONSTRUCTORS = {
     "Conv2D": [lambda: layers.Conv2D(2, 9), lambda: layers.Conv2D(2, 3, strides=0),
                lambda: layers.Conv2D(-2, 3), lambda: layers.Conv2D(2, 0),
                lambda: layers.Conv2D(2, 3, padding="full"), lambda: layers.Conv2D(2, (3, 3, 3)),
-               lambda: layers.Conv2D(2, 3, strides=-1), lambda: layers.Conv2D(2, 3, dilation_rate=0)],
+               lambda: layers.Conv2D(2, 3, strides=-1),
+               lambda: layers.Conv2D(2, 3, dilation_rate=0)],
     "MaxPooling2D": [lambda: layers.MaxPooling2D(9), lambda: layers.MaxPooling2D(0),
                      lambda: layers.MaxPooling2D(2, strides=0), lambda: layers.MaxPooling2D(-2)],
     "AveragePooling2D": [lambda: layers.AveragePooling2D(9), lambda: layers.AveragePooling2D(0),
@@ -180,7 +182,7 @@ def _refused_clearly(error, name, what, also=("ops.",)):
 def _run(layer, x):
     try:
         return layer(x), None
-    except Exception as error:  # noqa: BLE001 (any exception is an outcome to judge)
+    except Exception as error:
         return None, error
 
 
@@ -239,7 +241,7 @@ def test_absurd_hyper_parameters_are_refused_or_work(name):
             f"{name}: an absurd argument gave output {y.shape} silently ({layer.get_config()})")
 
 
-# ----- Sequential.fit / predict / evaluate ---------------------------------------------------------
+# ----- Sequential.fit / predict / evaluate --------------------------------------------------
 
 def _model():
     utils.set_random_seed(0)
@@ -284,8 +286,8 @@ def test_sequential_refuses_bad_data_clearly(method, case):
         assert any(word in message for word in TRAINING_WORDS), (
             f"{method} with {case}: the error says neither where nor what: {message}")
         if method == "fit":
-            for before, after in zip(weights, model.get_weights()):
-                assert np.array_equal(before, after), f"fit with {case} changed weights, then failed"
+            for before, after in zip(weights, model.get_weights(), strict=True):
+                assert np.array_equal(before, after), f"fit with {case} changed weights"
         return
     # Accepted: only cases that are in fact fine for this method may get here.
     fine = {"predict": {"y of the wrong width", "x and y batches differ", "string y", "batch 0"},

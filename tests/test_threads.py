@@ -47,7 +47,7 @@ def _run_together(work):
         try:
             barrier.wait()
             results[i] = work(i)
-        except BaseException as error:  # noqa: BLE001 (reported in the main thread)
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=target, args=(i,)) for i in range(THREADS)]

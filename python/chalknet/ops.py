@@ -19,7 +19,8 @@ def _as_float_array(x, op: str, name: str, dtype=None) -> np.ndarray:
     """Return ``x`` as a C-contiguous float32/float64 array (a copy only when needed)."""
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":  # complex, object, strings: never cast silently
-        raise TypeError(f"{op}: {name} must be a real float or integer array, got dtype {arr.dtype}")
+        raise TypeError(
+            f"{op}: {name} must be a real float or integer array, got dtype {arr.dtype}")
     if dtype is None:
         if arr.dtype in _FLOAT_DTYPES:
             dtype = arr.dtype
