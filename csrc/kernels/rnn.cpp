@@ -81,7 +81,7 @@ struct TanhFn {
 };
 struct ReluFn {
   template <typename T>
-  static T apply(T x) { return x > T(0) ? x : T(0); }
+  static T apply(T x) { return x < T(0) ? T(0) : x; }  // NaN stays NaN
   template <typename T>
   static T slope(T y) { return y > T(0) ? T(1) : T(0); }
 };
@@ -99,7 +99,10 @@ struct SigmoidFn {
 };
 struct HardSigmoidFn {  // Keras 3: clip(x / 6 + 1/2, 0, 1)
   template <typename T>
-  static T apply(T x) { return std::min(T(1), std::max(T(0), x / T(6) + T(0.5))); }
+  static T apply(T x) {  // written with `<`/`>` selects so that NaN stays NaN
+    const T v = x / T(6) + T(0.5);
+    return v < T(0) ? T(0) : (v > T(1) ? T(1) : v);
+  }
   template <typename T>
   static T slope(T y) { return (y > T(0) && y < T(1)) ? T(1) / T(6) : T(0); }
 };

@@ -11,6 +11,7 @@
 // behaviour on NaN, which propagates through the polynomial).
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "rnn_gates.h"
 
@@ -23,6 +24,8 @@ namespace {
 
 inline float exp_approx(float x) {
   constexpr float kShift = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const float given = x;  // e^-inf = 0 and e^inf = inf exactly (so sigmoid(-inf) = 0)
   x = x < -87.0f ? -87.0f : x;
   x = x > 88.0f ? 88.0f : x;
   const float shifted = x * 1.44269504088896341f + kShift;
@@ -43,7 +46,8 @@ inline float exp_approx(float x) {
   const uint32_t scale_bits = (shifted_bits - 0x4B400000u + 127u) << 23;
   float scale;
   std::memcpy(&scale, &scale_bits, sizeof scale);
-  return p * scale;
+  const float result = p * scale;
+  return given == kInf ? kInf : (given == -kInf ? 0.0f : result);
 }
 
 }  // namespace

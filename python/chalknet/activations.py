@@ -171,7 +171,7 @@ class Softmax(ActivationFunction):
 
     def __call__(self, x):
         x = np.asarray(x)
-        shifted = x - np.max(x, axis=-1, keepdims=True)
+        shifted = x - np.max(x, axis=-1, keepdims=True, initial=-np.inf)
         e = np.exp(shifted)
         return e / np.sum(e, axis=-1, keepdims=True)
 

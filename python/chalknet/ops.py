@@ -18,6 +18,9 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def _as_float_array(x, op: str, name: str, dtype=None) -> np.ndarray:
     """Return ``x`` as a C-contiguous float32/float64 array (a copy only when needed)."""
     arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":  # complex, object, strings: never cast silently
+        raise TypeError(
+            f"{op}: {name} must be a real float or integer array, got dtype {arr.dtype}")
     if dtype is None:
         if arr.dtype in _FLOAT_DTYPES:
             dtype = arr.dtype
@@ -291,6 +294,9 @@ def gemm(a, b, c, alpha=1.0, beta=0.0, transpose_a=False, transpose_b=False) -> 
         raise ValueError(f"{op}: inner dimensions differ: a is {a.shape}, b is {b.shape}")
     if c.shape != (m, n):
         raise ValueError(f"{op}: c must have shape {(m, n)}, got {c.shape}")
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        if not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{op}: {name} must be a real number, got {value!r}")
     kernel = _core.gemm_f64 if c.dtype == np.float64 else _core.gemm_f32
     kernel(c, a, b, bool(transpose_a), bool(transpose_b), float(alpha), float(beta))
     return c
@@ -403,7 +409,7 @@ def _rnn_outputs(states, mask):
     """Outputs are the states, zeroed at masked steps (as Keras does)."""
     if mask is None:
         return states
-    return states * mask[:, :, None].astype(states.dtype)
+    return np.where(mask[:, :, None] != 0, states, 0).astype(states.dtype)  # 0 even for NaN
 
 
 def _rnn_gradients_in(op, cache, d_outputs, final_gradients):

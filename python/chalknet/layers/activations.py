@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import activations, initializers, regularizers
@@ -70,7 +72,10 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope=0.01, alpha=None, **kwargs):
         super().__init__(**kwargs)
-        self.negative_slope = float(negative_slope if alpha is None else alpha)
+        slope = negative_slope if alpha is None else alpha
+        if not isinstance(slope, numbers.Real):
+            raise TypeError(f"LeakyReLU: negative_slope must be a number, got {slope!r}")
+        self.negative_slope = float(slope)
         self._function = activations.LeakyReLU(self.negative_slope)
 
     def forward(self, x, training=False):
@@ -170,9 +175,9 @@ class Maxout(Layer):
         self.axis = -1
 
     def build(self, input_shape):
-        if len(input_shape) < 1 or input_shape[-1] % self.num_units:
+        if len(input_shape) < 1 or input_shape[-1] % self.num_units or input_shape[-1] == 0:
             raise ValueError(
-                f"{self._describe()}: the last axis must be a multiple of num_units="
+                f"{self._describe()}: the last axis must be a positive multiple of num_units="
                 f"{self.num_units}, received per-sample shape {tuple(input_shape)}"
             )
         self.built = True
@@ -222,7 +227,7 @@ class Softmax(Layer):
 
     def forward(self, x, training=False):
         x = self._prepare_input(x, min_rank=1)
-        e = np.exp(x - np.max(x, axis=self.axis, keepdims=True))
+        e = np.exp(x - np.max(x, axis=self.axis, keepdims=True, initial=-np.inf))
         self._y = e / np.sum(e, axis=self.axis, keepdims=True)
         return self._y
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .. import activations, initializers, ops, regularizers
@@ -44,7 +46,7 @@ class Dense(Layer):
         if input_dim is not None:  # Keras 2's Dense(64, input_dim=784)
             kwargs.setdefault("input_shape", (int(input_dim),))
         super().__init__(**kwargs)
-        if int(units) != units or int(units) < 1:
+        if not isinstance(units, numbers.Real) or int(units) != units or int(units) < 1:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
         self.units = int(units)
         self.activation = activations.get(activation)
@@ -78,7 +80,8 @@ class Dense(Layer):
 
     def forward(self, x, training=False):
         x = self._prepare_input(x)
-        self._x = x.reshape(-1, x.shape[-1])
+        # rows counted explicitly: reshape(-1, 0) cannot infer them for zero features
+        self._x = x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1])
         z = ops.matmul(self._x, self.kernel)
         if self.use_bias:
             z += self.bias

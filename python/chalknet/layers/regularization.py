@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..utils.random import get_rng
@@ -39,7 +41,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, mode="inverted", **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= rate < 1:
+        if not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
             raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
         if mode not in _MODES:
             raise ValueError(f"Dropout: mode must be 'inverted' or 'classic', got {mode!r}")

@@ -93,6 +93,16 @@ class Embedding(Layer):
         return config
 
 
+
+def _real_array(layer, x):
+    """x as an array of the layer's dtype; complex, object and text input is refused (a cast
+    would drop the imaginary part or fail without naming the layer)."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiub":
+        raise TypeError(f"{layer._describe()}: expected a numeric array, got dtype {x.dtype}")
+    return x.astype(layer.dtype, copy=False)
+
+
 class Masking(Layer):
     """Marks the time steps whose features all equal ``mask_value`` as padding.
 
@@ -112,7 +122,7 @@ class Masking(Layer):
         return self._step_mask(x)
 
     def forward(self, x, training=False):
-        x = np.asarray(x, dtype=self.dtype)
+        x = _real_array(self, x)
         if x.ndim < 3:
             raise ValueError(f"Masking layer {self.name!r}: expected inputs (batch, time, "
                              f"features), received shape {x.shape}")
@@ -141,7 +151,7 @@ class RepeatVector(Layer):
         return (self.n, *tuple(input_shape))
 
     def forward(self, x, training=False):
-        x = np.asarray(x, dtype=self.dtype)
+        x = _real_array(self, x)
         if x.ndim != 2:
             raise ValueError(f"RepeatVector layer {self.name!r}: expected inputs (batch, "
                              f"features), received shape {x.shape}")

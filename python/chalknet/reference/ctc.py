@@ -225,7 +225,9 @@ def ctc_sample_loss_and_gradient(logits, label, blank=0):
     # alpha_t(s) beta_t(s) counts y^t_{l'_s} twice, hence the division by it (minus its log)
     posterior = np.zeros((time, n_classes))
     for s, k in enumerate(ext):
-        posterior[:, k] += np.exp(log_alpha[:, s] + log_beta[:, s] - log_y[:, k] - log_p)
+        log_term = log_alpha[:, s] + log_beta[:, s] - log_y[:, k] - log_p
+        # a class of probability 0 (a -inf logit) is on no path: 0, not -inf - (-inf) = NaN
+        posterior[:, k] += np.exp(np.where(np.isneginf(log_y[:, k]), -np.inf, log_term))
     d_logits[:] = np.exp(log_y) - posterior
     return -log_p, d_logits
 

@@ -69,7 +69,7 @@ def _masked(d_outputs, mask):
     """dL/d(states) from dL/d(outputs): a masked step's output is the constant 0."""
     if mask is None:
         return d_outputs
-    return d_outputs * np.asarray(mask, dtype=bool)[:, :, None]
+    return np.where(np.asarray(mask, dtype=bool)[:, :, None], d_outputs, 0)
 
 
 # ----- SimpleRNN ------------------------------------------------------------------------------
