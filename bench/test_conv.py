@@ -8,7 +8,6 @@ import os
 import pytest
 
 import chalknet
-
 from suites import conv
 
 THREADS = int(os.environ.get("CHALKNET_BENCH_THREADS", chalknet.get_num_threads()))

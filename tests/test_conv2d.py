@@ -10,6 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
+import chalknet
+from chalknet import ops, reference
+from chalknet.reference.conv2d import conv_geometry
 from op_compare import (
     assert_identical,
     assert_within,
@@ -17,10 +21,6 @@ from op_compare import (
     central_difference_bound,
     reduction_bound,
 )
-
-import chalknet
-from chalknet import ops, reference
-from chalknet.reference.conv2d import conv_geometry
 
 
 def conv_case(rng, dtype, n, h, w, c, kh, kw, f):
@@ -155,7 +155,7 @@ def test_results_do_not_depend_on_thread_count():
         two = run()
     finally:
         chalknet.set_num_threads(saved)
-    for name, a, b in zip(("y", "d_input", "d_kernel", "d_bias"), one, two):
+    for name, a, b in zip(("y", "d_input", "d_kernel", "d_bias"), one, two, strict=True):
         assert_identical(name, a, b, np.float32)
 
 

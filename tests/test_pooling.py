@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+import chalknet
+from chalknet import ops, reference
+from chalknet.reference.conv2d import conv_geometry
 from op_compare import (
     assert_identical,
     assert_within,
@@ -15,10 +19,6 @@ from op_compare import (
     central_difference_bound,
     reduction_bound,
 )
-
-import chalknet
-from chalknet import ops, reference
-from chalknet.reference.conv2d import conv_geometry
 
 
 def pool_input(rng, dtype, shape, ties):
@@ -162,7 +162,8 @@ def test_pool_backward_does_not_depend_on_thread_count():
     "call, message",
     [
         (lambda: ops.max_pool2d(np.zeros((4, 4, 1)), 2),
-         r"ops.max_pool2d: x must be 4-D \(batch, height, width, channels\), got shape \(4, 4, 1\)"),
+         r"ops.max_pool2d: x must be 4-D \(batch, height, width, channels\), "
+         r"got shape \(4, 4, 1\)"),
         (lambda: ops.max_pool2d(np.zeros((1, 1, 4, 1)), 2),
          r"ops.max_pool2d: input height 1 \(padded 1\) is smaller than the window 2"),
         (lambda: ops.max_pool2d_backward(np.zeros((1, 3, 2, 1)), np.zeros((1, 4, 4, 1)), 2),

@@ -9,7 +9,7 @@ import os as _os
 if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["GOMP_SPINCOUNT"] = "1000"
 
-from ._version import __version__  # noqa: E402
+from ._version import __version__
 from .ops import build_info, get_num_threads, set_num_threads
 
 __all__ = ["__version__", "build_info", "get_num_threads", "set_num_threads"]
@@ -36,7 +36,7 @@ from . import vision
 __all__ += ["vision"]
 
 # ----- the course's generative models (branch gan) --------------------------------------------
-from . import gan  # noqa: E402
+from . import gan
 
 __all__ += ["gan"]
 

@@ -35,7 +35,8 @@ def _as_float_array(x, op: str, name: str, dtype=None) -> np.ndarray:
 
 def _result_dtype(op: str, a: np.ndarray, b: np.ndarray) -> np.dtype:
     for name, arr in (("a", a), ("b", b)):
-        if arr.dtype.kind not in "fiub" or arr.dtype.kind == "f" and arr.dtype not in _FLOAT_DTYPES:
+        other_float = arr.dtype.kind == "f" and arr.dtype not in _FLOAT_DTYPES
+        if arr.dtype.kind not in "fiub" or other_float:
             raise TypeError(
                 f"{op}: {name} must be float32 or float64 (or integer), got dtype {arr.dtype}"
             )

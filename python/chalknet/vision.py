@@ -714,5 +714,6 @@ def _chapter_pictures(model, x_test, folder, quick) -> dict:
     except ImportError as error:
         pictures = []
         print(f"[cnn] no pictures: {error}")
-    return {"pictures": pictures, "class_image_predictions": winners, "dream_activation": (norm_before, norm_after),
+    return {"pictures": pictures, "class_image_predictions": winners,
+            "dream_activation": (norm_before, norm_after),
             "style_loss": (float(losses[0]), float(losses[-1]))}

@@ -10,10 +10,10 @@ from .core import Activation, Dense, Flatten, InputLayer, Reshape
 __all__ += ["Activation", "Dense", "Flatten", "InputLayer", "Reshape"]
 
 # ----- activation, regularization, normalization, convolution and pooling layers (layers) -----
-from .activations import LeakyReLU, Maxout, PReLU, ReLU, Softmax  # noqa: E402
-from .conv import Conv2D  # noqa: E402
-from .normalization import Normalization  # noqa: E402
-from .pooling import (  # noqa: E402
+from .activations import LeakyReLU, Maxout, PReLU, ReLU, Softmax
+from .conv import Conv2D
+from .normalization import Normalization
+from .pooling import (
     AveragePooling2D,
     AvgPool2D,
     GlobalAveragePooling2D,
@@ -22,7 +22,7 @@ from .pooling import (  # noqa: E402
     MaxPooling2D,
     ZeroPadding2D,
 )
-from .regularization import Dropout  # noqa: E402
+from .regularization import Dropout
 
 __all__ += [
     "AveragePooling2D", "AvgPool2D", "Conv2D", "Dropout", "GlobalAveragePooling2D",

@@ -8,8 +8,8 @@ from .matmul import matmul
 
 __all__ = ["matmul"]
 
-from .conv2d import conv2d, conv2d_backward_input, conv2d_backward_kernel  # noqa: E402
-from .pooling import (  # noqa: E402
+from .conv2d import conv2d, conv2d_backward_input, conv2d_backward_kernel
+from .pooling import (
     avg_pool2d,
     avg_pool2d_backward,
     global_avg_pool2d,
@@ -21,16 +21,23 @@ from .pooling import (  # noqa: E402
 )
 
 __all__ += [
-    "conv2d", "conv2d_backward_input", "conv2d_backward_kernel",
-    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "global_avg_pool2d", "global_avg_pool2d_backward",
-    "global_max_pool2d", "global_max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "conv2d",
+    "conv2d_backward_input",
+    "conv2d_backward_kernel",
+    "global_avg_pool2d",
+    "global_avg_pool2d_backward",
+    "global_max_pool2d",
+    "global_max_pool2d_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
 ]
 
-from .matmul import gemm  # noqa: E402
+from .matmul import gemm
 
 __all__ += ["gemm"]
-from .recurrent import (  # noqa: E402
+from .recurrent import (
     gru,
     gru_backward,
     lstm,
@@ -40,6 +47,6 @@ from .recurrent import (  # noqa: E402
 )
 
 __all__ += ["gru", "gru_backward", "lstm", "lstm_backward", "simple_rnn", "simple_rnn_backward"]
-from .ctc import ctc_decode, ctc_loss, ctc_loss_and_gradient  # noqa: E402
+from .ctc import ctc_decode, ctc_loss, ctc_loss_and_gradient
 
 __all__ += ["ctc_decode", "ctc_loss", "ctc_loss_and_gradient"]

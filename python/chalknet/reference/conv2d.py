@@ -9,7 +9,8 @@ Shapes (channels last, as Keras)::
 
 What a convolution layer computes (strictly a cross-correlation, as in every framework)::
 
-    y[n, oh, ow, f] = bias[f] + sum_{i, j, c} x_pad[n, oh*SH + i*DH, ow*SW + j*DW, c] * kernel[i, j, c, f]
+    y[n, oh, ow, f] = bias[f]
+                      + sum_{i, j, c} x_pad[n, oh*SH + i*DH, ow*SW + j*DW, c] * kernel[i, j, c, f]
 
 where ``x_pad`` is ``x`` with zeros around it, SH/SW the strides and DH/DW the dilation.
 
@@ -90,8 +91,8 @@ def conv_geometry(input_shape, kernel_size, strides, padding, dilation_rate, op=
         raise ValueError(f"{op}: padding {pads}, strides {strides}, dilation_rate {dilation} and "
                          f"kernel_size {kernel_size} must each be <= {MAX_SIDE}")
     out_hw = tuple(
-        (input_shape[1 + a] + pads[2 * a] + pads[2 * a + 1] - (kernel_size[a] - 1) * dilation[a] - 1)
-        // strides[a] + 1
+        (input_shape[1 + a] + pads[2 * a] + pads[2 * a + 1]
+         - (kernel_size[a] - 1) * dilation[a] - 1) // strides[a] + 1
         for a in (0, 1)
     )
     return strides, dilation, pads, out_hw
