@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import activations, initializers, regularizers
 from .base import Layer
 from .core import _check_gradient_shape, _require_cache
+
+if TYPE_CHECKING:
+    from .base import InitializerLike, RegularizerLike
 
 
 class ReLU(Layer):
@@ -23,7 +28,8 @@ class ReLU(Layer):
 
     supports_masking = True
 
-    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0,
+                 threshold: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
         if max_value is not None and max_value < 0:
             raise ValueError(f"ReLU: max_value must be >= 0, got {max_value}")
@@ -41,7 +47,7 @@ class ReLU(Layer):
             slope = np.where(x >= self.max_value, 0.0, slope)
         return slope.astype(self.dtype)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=0)
         y = np.where(x >= self.threshold, x, self.negative_slope * (x - self.threshold))
         if self.max_value is not None:
@@ -49,11 +55,11 @@ class ReLU(Layer):
         self._x = x
         return y.astype(self.dtype, copy=False)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         (x,) = _require_cache(self, "_x")
         return _check_gradient_shape(self, dy, x.shape) * self._derivative(x)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(max_value=self.max_value, negative_slope=self.negative_slope,
                       threshold=self.threshold)
@@ -70,7 +76,8 @@ class LeakyReLU(Layer):
 
     supports_masking = True
 
-    def __init__(self, negative_slope=0.01, alpha=None, **kwargs):
+    def __init__(self, negative_slope: float = 0.01, alpha: float | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         slope = negative_slope if alpha is None else alpha
         if not isinstance(slope, numbers.Real):
@@ -78,17 +85,17 @@ class LeakyReLU(Layer):
         self.negative_slope = float(slope)
         self._function = activations.LeakyReLU(self.negative_slope)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=0)
         self._x = x
         return self._function(x)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         (x,) = _require_cache(self, "_x")
         dy = _check_gradient_shape(self, dy, x.shape)
         return self._function.backward(x, None, dy)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config["negative_slope"] = self.negative_slope
         return config
@@ -107,8 +114,9 @@ class PReLU(Layer):
 
     supports_masking = True
 
-    def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, shared_axes=None,
-                 **kwargs):
+    def __init__(self, alpha_initializer: InitializerLike = "zeros",
+                 alpha_regularizer: RegularizerLike = None,
+                 shared_axes: int | Iterable[int] | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self._alpha_initializer_config = alpha_initializer
         self.alpha_initializer = initializers.get(alpha_initializer)
@@ -119,7 +127,7 @@ class PReLU(Layer):
             shared_axes = [shared_axes]
         self.shared_axes = [int(a) for a in shared_axes]
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int, ...]) -> None:
         shape = list(input_shape)
         for axis in self.shared_axes:
             if not 1 <= axis <= len(shape):
@@ -129,12 +137,12 @@ class PReLU(Layer):
         self.add_weight("alpha", tuple(shape), self.alpha_initializer, self.alpha_regularizer)
         self.built = True
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=1)
         self._x = x
         return np.where(x > 0, x, self.alpha * x)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         (x,) = _require_cache(self, "_x")
         dy = _check_gradient_shape(self, dy, x.shape)
         negative = x <= 0
@@ -144,7 +152,7 @@ class PReLU(Layer):
         self.set_gradient("alpha", d_alpha.astype(self.dtype, copy=False))
         return np.where(negative, dy * self.alpha, dy)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(alpha_initializer=initializers.serialize(self._alpha_initializer_config),
                       alpha_regularizer=regularizers.serialize(self.alpha_regularizer),
@@ -165,7 +173,7 @@ class Maxout(Layer):
 
     supports_masking = True
 
-    def __init__(self, num_units, axis=-1, **kwargs):
+    def __init__(self, num_units: int, axis: int = -1, **kwargs: Any):
         super().__init__(**kwargs)
         if int(num_units) != num_units or num_units < 1:
             raise ValueError(f"Maxout: num_units must be a positive integer, got {num_units!r}")
@@ -174,7 +182,7 @@ class Maxout(Layer):
         self.num_units = int(num_units)
         self.axis = -1
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int, ...]) -> None:
         if len(input_shape) < 1 or input_shape[-1] % self.num_units or input_shape[-1] == 0:
             raise ValueError(
                 f"{self._describe()}: the last axis must be a positive multiple of num_units="
@@ -182,10 +190,10 @@ class Maxout(Layer):
             )
         self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (*tuple(input_shape)[:-1], self.num_units)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=1)
         k = x.shape[-1] // self.num_units
         groups = x.reshape(*x.shape[:-1], self.num_units, k)  # (..., units, k)
@@ -193,7 +201,7 @@ class Maxout(Layer):
         self._input_shape_seen = x.shape
         return np.take_along_axis(groups, self._winner, axis=-1)[..., 0]
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         winner, shape = _require_cache(self, "_winner", "_input_shape_seen")
         dy = _check_gradient_shape(self, dy, (*shape[:-1], self.num_units))
         d_groups = np.zeros((*shape[:-1], self.num_units, shape[-1] // self.num_units),
@@ -201,7 +209,7 @@ class Maxout(Layer):
         np.put_along_axis(d_groups, winner, dy[..., None], axis=-1)
         return d_groups.reshape(shape)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(num_units=self.num_units, axis=self.axis)
         return config
@@ -218,30 +226,30 @@ class Softmax(Layer):
 
     supports_masking = True
 
-    def __init__(self, axis=-1, **kwargs):
+    def __init__(self, axis: int = -1, **kwargs: Any):
         super().__init__(**kwargs)
         self.axis = int(axis)
         if self.axis == 0:
             raise ValueError("Softmax: axis 0 is the batch axis; use -1 (the default) or >= 1")
         self.activation = activations.softmax if self.axis == -1 else None
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=1)
         e = np.exp(x - np.max(x, axis=self.axis, keepdims=True, initial=-np.inf))
         self._y = e / np.sum(e, axis=self.axis, keepdims=True)
         return self._y
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         (y,) = _require_cache(self, "_y")
         dy = _check_gradient_shape(self, dy, y.shape)
         return y * (dy - np.sum(dy * y, axis=self.axis, keepdims=True))
 
-    def backward_preactivation(self, dz):
+    def backward_preactivation(self, dz: np.ndarray) -> np.ndarray:
         """The input of this layer is the pre-activation, so dL/dx = dL/dz."""
         (y,) = _require_cache(self, "_y")
         return _check_gradient_shape(self, dz, y.shape)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config["axis"] = self.axis
         return config

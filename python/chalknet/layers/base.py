@@ -15,8 +15,21 @@ from __future__ import annotations
 
 import collections
 import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..activations import ActivationFunction
+    from ..initializers import Initializer
+    from ..regularizers import Regularizer
+
+    # What layers accept where Keras takes a name, a config dict or an object.
+    InitializerLike: TypeAlias = str | dict | Initializer | Callable[..., np.ndarray]
+    RegularizerLike: TypeAlias = str | dict | Regularizer | None
+    ActivationLike: TypeAlias = str | ActivationFunction | None
+    DTypeLike: TypeAlias = str | type | np.dtype
 
 # Default names as Keras gives them: "dense", "dense_1", ... counted per snake_case prefix.
 _name_counts: collections.Counter = collections.Counter()
@@ -45,7 +58,7 @@ def get_layer_class(name: str) -> type:
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
-def standardize_dtype(dtype) -> np.dtype:
+def standardize_dtype(dtype: DTypeLike) -> np.dtype:
     """Map "float32"/"float64" (or the NumPy types) to a NumPy dtype; reject anything else."""
     name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
     if name not in _DTYPES:
@@ -61,11 +74,12 @@ class Layer:
     Shapes passed to ``build`` and ``compute_output_shape`` exclude the batch axis.
     """
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         _LAYER_CLASSES[cls.__name__] = cls
 
-    def __init__(self, name=None, dtype="float32", trainable=True, input_shape=None):
+    def __init__(self, name: str | None = None, dtype: DTypeLike = "float32",
+                 trainable: bool = True, input_shape: Iterable[int] | None = None):
         self.name = name or default_name(type(self).__name__)
         self.dtype = standardize_dtype(dtype)
         self.trainable = trainable
@@ -77,15 +91,15 @@ class Layer:
         self._gradients: dict[str, np.ndarray] = {}
 
     # ----- building -------------------------------------------------------------------------
-    def build(self, input_shape) -> None:
+    def build(self, input_shape: tuple[int, ...]) -> None:
         """Create the weights for inputs of ``input_shape`` (batch axis excluded)."""
         self.built = True
 
-    def compute_output_shape(self, input_shape) -> tuple:
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Output shape (batch axis excluded) for inputs of ``input_shape``."""
         return tuple(input_shape)
 
-    def maybe_build(self, input_shape) -> None:
+    def maybe_build(self, input_shape: tuple[int, ...]) -> None:
         if not self.built:
             declared = self.input_shape
             if declared is not None and tuple(declared) != tuple(input_shape):
@@ -97,7 +111,9 @@ class Layer:
             self.build(tuple(input_shape))
             self.built = True
 
-    def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
+    def add_weight(self, name: str, shape: tuple[int, ...], initializer: InitializerLike = "zeros",
+                   regularizer: Regularizer | None = None,
+                   trainable: bool = True) -> np.ndarray:
         """Create parameter ``name`` (also set as an attribute) and register it, in order."""
         from .. import initializers
 
@@ -111,15 +127,15 @@ class Layer:
         return value
 
     # ----- the two passes -------------------------------------------------------------------
-    def __call__(self, x, training=False):
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = np.asarray(x)
         self.maybe_build(x.shape[1:])
         return self.forward(x, training=training)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__}.backward")
 
     def set_gradient(self, name: str, value: np.ndarray) -> None:
@@ -141,7 +157,7 @@ class Layer:
         """Copies of the parameters, in Keras's order."""
         return [getattr(self, n).copy() for n in self._weight_names]
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: Iterable[np.ndarray]) -> None:
         """Set the parameters from a list in ``get_weights()`` order (shapes must match)."""
         weights = list(weights)
         if len(weights) != len(self._weight_names):
@@ -184,12 +200,12 @@ class Layer:
     supports_masking = False  # True: the layer works per time step and passes the mask on
     uses_mask = False  # True: forward takes mask= (the model passes it only then)
 
-    def compute_mask(self, x, mask=None):
+    def compute_mask(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
         """The mask of this layer's output: the incoming one if the layer supports masking."""
         return mask if self.supports_masking else None
 
     # ----- helpers for subclasses -----------------------------------------------------------
-    def _prepare_input(self, x, min_rank=1) -> np.ndarray:
+    def _prepare_input(self, x: np.ndarray, min_rank: int = 1) -> np.ndarray:
         """``x`` as an array of this layer's dtype, the layer built, the shape checked.
 
         The layer accepts any batch size; every other axis must match the shape it was built
@@ -208,7 +224,7 @@ class Layer:
         self._check_input_shape(x.shape)
         return x
 
-    def _check_input_shape(self, shape) -> None:
+    def _check_input_shape(self, shape: tuple[int, ...]) -> None:
         expected = self.input_shape
         if expected is not None and tuple(shape[1:]) != tuple(expected):
             raise ValueError(

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import numbers
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .. import activations, initializers, ops, regularizers
 from .base import Layer
 from .core import _check_gradient_shape, _require_cache
+
+if TYPE_CHECKING:
+    from .base import ActivationLike, InitializerLike, RegularizerLike
 
 
 def _pair_config(value, name, layer):
@@ -31,7 +37,9 @@ def _data_format(data_format, layer):
                          f"got {data_format!r}")
 
 
-def window_output_shape(layer, input_shape, window, strides, padding, dilation=(1, 1)):
+def window_output_shape(layer: Layer, input_shape: tuple[int, ...], window: tuple[int, int],
+                        strides: tuple[int, int], padding: str,
+                        dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
     """(out_h, out_w) of a sliding window over a (H, W, C) input; an error naming ``layer``
     when the window does not fit."""
     if len(input_shape) != 3:
@@ -61,10 +69,14 @@ class Conv2D(Layer):
     whose NumPy twins in ``chalknet.reference.conv2d`` show the im2col form).
     """
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
-                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: int | tuple[int, int],
+                 strides: int | tuple[int, int] = (1, 1), padding: str = "valid",
+                 data_format: str | None = None, dilation_rate: int | tuple[int, int] = (1, 1),
+                 activation: ActivationLike = None, use_bias: bool = True,
+                 kernel_initializer: InitializerLike = "glorot_uniform",
+                 bias_initializer: InitializerLike = "zeros",
+                 kernel_regularizer: RegularizerLike = None,
+                 bias_regularizer: RegularizerLike = None, **kwargs: Any):
         super().__init__(**kwargs)
         name = f"Conv2D {self.name!r}"
         if not isinstance(filters, numbers.Integral) or filters < 1:
@@ -86,12 +98,12 @@ class Conv2D(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         out_h, out_w = window_output_shape(self, input_shape, self.kernel_size, self.strides,
                                            self.padding, self.dilation_rate)
         return (out_h, out_w, self.filters)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int, ...]) -> None:
         self.compute_output_shape(input_shape)  # checks the rank and that the kernel fits
         self.add_weight("kernel", (*self.kernel_size, input_shape[-1], self.filters),
                         self.kernel_initializer, self.kernel_regularizer)
@@ -104,7 +116,7 @@ class Conv2D(Layer):
         return {"strides": self.strides, "padding": self.padding,
                 "dilation_rate": self.dilation_rate}
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=3)
         bias = self.bias if self.use_bias else None
         self._x = x
@@ -112,12 +124,12 @@ class Conv2D(Layer):
         self._y = self.activation(self._z)
         return self._y
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         z, y = _require_cache(self, "_z", "_y")
         dy = _check_gradient_shape(self, dy, y.shape)
         return self.backward_preactivation(self.activation.backward(z, y, dy))
 
-    def backward_preactivation(self, dz):
+    def backward_preactivation(self, dz: np.ndarray) -> np.ndarray:
         """``backward`` given dL/dz (z = conv2d(x, kernel) + bias) instead of dL/dy."""
         x, z = _require_cache(self, "_x", "_z")
         dz = _check_gradient_shape(self, dz, z.shape)
@@ -130,7 +142,7 @@ class Conv2D(Layer):
             return None
         return ops.conv2d_backward_input(dz, self.kernel, x.shape, **self._geometry())
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             filters=self.filters,

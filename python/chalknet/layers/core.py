@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import activations, initializers, ops, regularizers
 from .base import Layer
+
+if TYPE_CHECKING:
+    from .base import ActivationLike, InitializerLike, RegularizerLike
 
 
 def _require_cache(layer, *names):
@@ -40,9 +45,12 @@ class Dense(Layer):
 
     supports_masking = True
 
-    def __init__(self, units, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, input_dim=None, **kwargs):
+    def __init__(self, units: int, activation: ActivationLike = None, use_bias: bool = True,
+                 kernel_initializer: InitializerLike = "glorot_uniform",
+                 bias_initializer: InitializerLike = "zeros",
+                 kernel_regularizer: RegularizerLike = None,
+                 bias_regularizer: RegularizerLike = None, input_dim: int | None = None,
+                 **kwargs: Any):
         if input_dim is not None:  # Keras 2's Dense(64, input_dim=784)
             kwargs.setdefault("input_shape", (int(input_dim),))
         super().__init__(**kwargs)
@@ -57,7 +65,7 @@ class Dense(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self._config_initializers = (kernel_initializer, bias_initializer)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int, ...]) -> None:
         if len(input_shape) < 1:
             raise ValueError(f"{self._describe()}: expected inputs of rank >= 2 (batch, ..., "
                              f"features), received per-sample shape {tuple(input_shape)}")
@@ -67,7 +75,7 @@ class Dense(Layer):
             self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
         self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (*tuple(input_shape)[:-1], self.units)
 
     def _check_input_shape(self, shape):
@@ -78,7 +86,7 @@ class Dense(Layer):
                 f"axis, shape (None, ..., {features}), received {tuple(shape)}"
             )
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x)
         # rows counted explicitly: reshape(-1, 0) cannot infer them for zero features
         self._x = x.reshape(int(np.prod(x.shape[:-1])), x.shape[-1])
@@ -89,13 +97,13 @@ class Dense(Layer):
         self._output_shape = (*x.shape[:-1], self.units)
         return self._y.reshape(self._output_shape)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         z, y = _require_cache(self, "_z", "_y")
         dy = _check_gradient_shape(self, dy, self._output_shape).reshape(z.shape)
         dz = self.activation.backward(z, y, dy)
         return self.backward_preactivation(dz.reshape(self._output_shape))
 
-    def backward_preactivation(self, dz):
+    def backward_preactivation(self, dz: np.ndarray) -> np.ndarray:
         """``backward`` given dL/dz (z = x @ kernel + bias) instead of dL/dy."""
         (x,) = _require_cache(self, "_x")
         dz = _check_gradient_shape(self, dz, self._output_shape).reshape(-1, self.units)
@@ -107,7 +115,7 @@ class Dense(Layer):
         dx = ops.matmul(dz, self.kernel, transpose_b=True)
         return dx.reshape(*self._output_shape[:-1], x.shape[1])
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(
             units=self.units,
@@ -127,26 +135,26 @@ class Activation(Layer):
 
     supports_masking = True
 
-    def __init__(self, activation, **kwargs):
+    def __init__(self, activation: ActivationLike, **kwargs: Any):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=0)
         self._x, self._y = x, self.activation(x)
         return self._y
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         x, y = _require_cache(self, "_x", "_y")
         dy = _check_gradient_shape(self, dy, y.shape)
         return self.activation.backward(x, y, dy)
 
-    def backward_preactivation(self, dz):
+    def backward_preactivation(self, dz: np.ndarray) -> np.ndarray:
         """The input of this layer is the pre-activation, so dL/dx = dL/dz."""
         (y,) = _require_cache(self, "_y")
         return _check_gradient_shape(self, dz, y.shape)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config["activation"] = activations.serialize(self.activation)
         return config
@@ -155,15 +163,15 @@ class Activation(Layer):
 class Flatten(Layer):
     """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...); backward reshapes dy back."""
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (int(np.prod(input_shape, dtype=np.int64)),)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=0)
         self._input_shape_seen = x.shape
         return x.reshape(x.shape[0], *self.compute_output_shape(x.shape[1:]))
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         (shape,) = _require_cache(self, "_input_shape_seen")
         dy = _check_gradient_shape(self, dy, (shape[0], int(np.prod(shape[1:], dtype=np.int64))))
         return dy.reshape(shape)
@@ -172,7 +180,7 @@ class Flatten(Layer):
 class Reshape(Layer):
     """Reshape each sample to ``target_shape`` (batch axis excluded; one entry may be -1)."""
 
-    def __init__(self, target_shape, **kwargs):
+    def __init__(self, target_shape: Iterable[int], **kwargs: Any):
         super().__init__(**kwargs)
         self.target_shape = tuple(int(d) for d in target_shape)
         if sum(d == -1 for d in self.target_shape) > 1 or any(
@@ -182,7 +190,7 @@ class Reshape(Layer):
                 f"got {target_shape!r}"
             )
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         size = int(np.prod(input_shape, dtype=np.int64))
         known = int(np.prod([d for d in self.target_shape if d != -1], dtype=np.int64))
         if -1 in self.target_shape:
@@ -199,21 +207,21 @@ class Reshape(Layer):
             )
         return self.target_shape
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int, ...]) -> None:
         self._output_shape = self.compute_output_shape(input_shape)
         self.built = True
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=0)
         self._input_shape_seen = x.shape
         return x.reshape(x.shape[0], *self._output_shape)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         (shape,) = _require_cache(self, "_input_shape_seen")
         dy = _check_gradient_shape(self, dy, (shape[0], *self._output_shape))
         return dy.reshape(shape)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config["target_shape"] = list(self.target_shape)
         return config
@@ -223,20 +231,20 @@ class InputLayer(Layer):
     """Declares the shape of the inputs (batch axis excluded); passes them through unchanged
     after checking that shape."""
 
-    def __init__(self, shape=None, **kwargs):
+    def __init__(self, shape: Iterable[int] | None = None, **kwargs: Any):
         shape = shape if shape is not None else kwargs.pop("input_shape", None)
         if shape is None:
             raise ValueError("InputLayer: shape is required, e.g. InputLayer(shape=(784,))")
         super().__init__(input_shape=shape, **kwargs)
         self.built = True
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return self._prepare_input(x, min_rank=0)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         return np.asarray(dy)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config["shape"] = list(config.pop("input_shape"))
         return config

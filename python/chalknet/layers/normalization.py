@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 
 from .base import Layer
@@ -30,7 +33,9 @@ class Normalization(Layer):
 
     supports_masking = True
 
-    def __init__(self, axis=-1, mean=None, variance=None, **kwargs):
+    def __init__(self, axis: int | Iterable[int] | None = -1,
+                 mean: np.ndarray | float | None = None,
+                 variance: np.ndarray | float | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         if (mean is None) != (variance is None):
             raise ValueError("Normalization: give both mean and variance, or neither")
@@ -57,7 +62,7 @@ class Normalization(Layer):
             kept.append(position)
         return sorted(kept)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int, ...]) -> None:
         rank = len(input_shape) + 1
         kept = self._kept_axes(rank)
         # statistics broadcast against (batch, *input_shape): size 1 on the reduced axes
@@ -77,7 +82,7 @@ class Normalization(Layer):
                 ) from None
         self.built = True
 
-    def adapt(self, data) -> None:
+    def adapt(self, data: np.ndarray) -> None:
         """Learn mean and variance from ``data`` (a NumPy array with the batch axis first)."""
         data = np.asarray(data, dtype=np.float64)
         if data.ndim < 2:
@@ -91,14 +96,14 @@ class Normalization(Layer):
         self.count[...] = data.size // max(self.mean.size, 1)
         self.adapted = True
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: Iterable[np.ndarray]) -> None:
         super().set_weights(weights)
         self.adapted = True
 
     def _std(self):
         return np.maximum(np.sqrt(self.variance), EPSILON)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=0)
         if not self.adapted:
             raise RuntimeError(f"{self._describe()}: call adapt(x_train) first, or pass mean= "
@@ -106,7 +111,7 @@ class Normalization(Layer):
         self._x = x
         return (x - self.mean) / self._std()
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         (x,) = _require_cache(self, "_x")
         dy = _check_gradient_shape(self, dy, x.shape)
         std = self._std()
@@ -120,7 +125,7 @@ class Normalization(Layer):
         self.set_gradient("count", np.zeros((), dtype=self.dtype))
         return dy / std
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         given = self._given_mean is not None
         config.update(

@@ -23,12 +23,16 @@ the previous state and outputs zeros, as in Keras; the mask passes on with the s
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import initializers, ops
 from ..utils.random import get_rng
 from .base import Layer
+
+if TYPE_CHECKING:
+    from .base import ActivationLike, DTypeLike, InitializerLike
 
 _KERNEL_ACTIVATIONS = ("tanh", "relu", "linear", "sigmoid", "hard_sigmoid")
 
@@ -52,10 +56,11 @@ def _check_rate(rate, layer: str, what: str) -> float:
 class _UnitForgetBias(initializers.Initializer):
     """LSTM bias: zeros, except ones for the forget gate (Jozefowicz et al., 2015)."""
 
-    def __init__(self, units, base):
+    def __init__(self, units: int, base: initializers.Initializer):
         self.units, self.base = units, base
 
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...],
+                 dtype: DTypeLike = np.float32) -> np.ndarray:
         bias = np.asarray(self.base(shape, dtype), dtype=dtype)
         bias[self.units:2 * self.units] = 1
         return bias
@@ -70,11 +75,14 @@ class _Recurrent(Layer):
     supports_masking = True
     uses_mask = True
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
-                 use_bias=True, kernel_initializer="glorot_uniform",
-                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0,
-                 recurrent_dropout=0.0, return_sequences=False, return_state=False,
-                 go_backwards=False, stateful=False, **kwargs):
+    def __init__(self, units: int, activation: ActivationLike = "tanh",
+                 recurrent_activation: ActivationLike = "sigmoid", use_bias: bool = True,
+                 kernel_initializer: InitializerLike = "glorot_uniform",
+                 recurrent_initializer: InitializerLike = "orthogonal",
+                 bias_initializer: InitializerLike = "zeros", dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, return_sequences: bool = False,
+                 return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         kind = type(self).__name__
         if int(units) != units or int(units) < 1:
@@ -109,7 +117,7 @@ class _Recurrent(Layer):
     def _bias_initializer(self):
         return self.bias_initializer
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int, ...]) -> None:
         if len(input_shape) != 2:
             raise ValueError(f"{self._describe()}: expected inputs (batch, time, features), "
                              f"got per-sample shape {tuple(input_shape)}")
@@ -120,21 +128,24 @@ class _Recurrent(Layer):
             self.add_weight("bias", self._bias_shape(), self._bias_initializer())
         self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+            self, input_shape: tuple[int, ...]) -> tuple[int, ...] | list[tuple[int, ...]]:
         steps = input_shape[0]
         output = (steps, self.units) if self.return_sequences else (self.units,)
         if self.return_state:
             return [output] + [(self.units,)] * self._state_count
         return output
 
-    def compute_mask(self, x, mask=None):
+    def compute_mask(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
         if mask is None or not self.return_sequences:
             return None
         mask = np.asarray(mask, dtype=bool)
         return mask[:, ::-1] if self.go_backwards else mask
 
     # ----- the two passes -----------------------------------------------------------------
-    def __call__(self, x, training=False, mask=None, initial_state=None):
+    def __call__(self, x: np.ndarray, training: bool = False, mask: np.ndarray | None = None,
+                 initial_state: np.ndarray | list[np.ndarray] | None = None,
+                 ) -> np.ndarray | list[np.ndarray]:
         """``layer(x, mask=..., initial_state=...)`` as in Keras; builds on the first call."""
         return self.forward(x, training=training, mask=mask, initial_state=initial_state)
 
@@ -186,7 +197,9 @@ class _Recurrent(Layer):
         outputs, *finals, cache = getattr(ops, self._op)(*args)
         return outputs, finals, cache
 
-    def forward(self, x, training=False, mask=None, initial_state=None):
+    def forward(self, x: np.ndarray, training: bool = False, mask: np.ndarray | None = None,
+                initial_state: np.ndarray | list[np.ndarray] | None = None,
+                ) -> np.ndarray | list[np.ndarray]:
         x, mask, states = self._prepare(x, mask, initial_state)
         self._dropout_mask = None
         if training and self.dropout > 0:
@@ -213,7 +226,7 @@ class _Recurrent(Layer):
             return dy[0], dy[1:]
         return dy, [None] * self._state_count
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray | list[np.ndarray | None]) -> np.ndarray:
         if not hasattr(self, "_cache"):
             raise RuntimeError(f"{self._describe()}: call forward before backward")
         cache = self._cache
@@ -244,7 +257,7 @@ class _Recurrent(Layer):
             d_x = d_x * self._dropout_mask
         return np.ascontiguousarray(d_x)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         for key in ("units", "activation", "recurrent_activation", "use_bias",
                     "kernel_initializer", "recurrent_initializer", "bias_initializer",
@@ -267,11 +280,11 @@ class SimpleRNN(_Recurrent):
     _op = "simple_rnn"
     _gates = 1
 
-    def __init__(self, units, activation="tanh", **kwargs):
+    def __init__(self, units: int, activation: ActivationLike = "tanh", **kwargs: Any):
         kwargs.pop("recurrent_activation", None)
         super().__init__(units, activation=activation, **kwargs)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         del config["recurrent_activation"]
         return config
@@ -289,7 +302,7 @@ class LSTM(_Recurrent):
     _gates = 4
     _state_count = 2
 
-    def __init__(self, units, unit_forget_bias=True, **kwargs):
+    def __init__(self, units: int, unit_forget_bias: bool = True, **kwargs: Any):
         super().__init__(units, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
 
@@ -298,7 +311,7 @@ class LSTM(_Recurrent):
             return self.bias_initializer
         return _UnitForgetBias(self.units, initializers.get(self.bias_initializer))
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
@@ -313,7 +326,7 @@ class GRU(_Recurrent):
     _op = "gru"
     _gates = 3
 
-    def __init__(self, units, reset_after=True, **kwargs):
+    def __init__(self, units: int, reset_after: bool = True, **kwargs: Any):
         if not reset_after:
             raise ValueError("GRU: only reset_after=True (Keras's default, the cuDNN form) is "
                              "supported")
@@ -323,7 +336,7 @@ class GRU(_Recurrent):
     def _bias_shape(self):
         return (2, 3 * self.units)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "reset_after": True}
 
 
@@ -347,7 +360,8 @@ class Bidirectional(Layer):
     uses_mask = True
     supports_masking = True
 
-    def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
+    def __init__(self, layer: _Recurrent, merge_mode: str | None = "concat",
+                 backward_layer: _Recurrent | None = None, **kwargs: Any):
         if not isinstance(layer, _Recurrent):
             raise TypeError(f"Bidirectional: layer must be a SimpleRNN, LSTM or GRU, got "
                             f"{type(layer).__name__}")
@@ -367,7 +381,7 @@ class Bidirectional(Layer):
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int, ...]) -> None:
         for prefix, inner in (("forward", self.forward_layer),
                               ("backward", self.backward_layer)):
             inner.maybe_build(input_shape)
@@ -378,7 +392,9 @@ class Bidirectional(Layer):
                 self._trainable_flags[alias] = inner._trainable_flags.get(name, True)
         self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(
+            self, input_shape: tuple[int, ...],
+    ) -> tuple[int, ...] | list[tuple[int, ...] | list[tuple[int, ...]]]:
         shapes = [self.forward_layer.compute_output_shape(input_shape),
                   self.backward_layer.compute_output_shape(input_shape)]
         if self.return_state:
@@ -391,13 +407,15 @@ class Bidirectional(Layer):
             output = shapes
         return [output, *states] if self.return_state else output
 
-    def compute_mask(self, x, mask=None):
+    def compute_mask(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
         return None if mask is None or not self.return_sequences else mask
 
-    def __call__(self, x, training=False, mask=None, initial_state=None):
+    def __call__(self, x: np.ndarray, training: bool = False, mask: np.ndarray | None = None,
+                 initial_state: list[np.ndarray] | None = None) -> np.ndarray | list[np.ndarray]:
         return self.forward(x, training=training, mask=mask, initial_state=initial_state)
 
-    def forward(self, x, training=False, mask=None, initial_state=None):
+    def forward(self, x: np.ndarray, training: bool = False, mask: np.ndarray | None = None,
+                initial_state: list[np.ndarray] | None = None) -> np.ndarray | list[np.ndarray]:
         x = np.asarray(x)
         if x.ndim != 3:
             raise ValueError(f"Bidirectional layer {self.name!r}: expected inputs (batch, time, "
@@ -444,7 +462,7 @@ class Bidirectional(Layer):
             return dy / 2, dy / 2
         return dy[0], dy[1]
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray | list[np.ndarray]) -> np.ndarray:
         if not hasattr(self, "_outputs"):
             raise RuntimeError(f"Bidirectional layer {self.name!r}: call forward before backward")
         d_states = []
@@ -465,7 +483,7 @@ class Bidirectional(Layer):
                 self.set_gradient(f"{prefix}_{name}", gradient)
         return d_x
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config["layer"] = {"class_name": type(self.forward_layer).__name__,
                            "config": self.forward_layer.get_config()}
@@ -473,7 +491,7 @@ class Bidirectional(Layer):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Layer:
         from .base import get_layer_class
 
         config = dict(config)

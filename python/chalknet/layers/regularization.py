@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +41,8 @@ class Dropout(Layer):
 
     supports_masking = True
 
-    def __init__(self, rate, noise_shape=None, mode="inverted", **kwargs):
+    def __init__(self, rate: float, noise_shape: Sequence[int | None] | None = None,
+                 mode: str = "inverted", **kwargs: Any):
         super().__init__(**kwargs)
         if not isinstance(rate, numbers.Real) or not 0 <= rate < 1:
             raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
@@ -58,7 +61,7 @@ class Dropout(Layer):
         return tuple(s if n is None else int(n) for n, s in zip(self.noise_shape, shape,
                                                                 strict=True))
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=0)
         self._input_shape_seen = x.shape
         keep = 1.0 - self.rate
@@ -70,14 +73,14 @@ class Dropout(Layer):
         self._scale = scale.astype(self.dtype)
         return x * self._scale
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         (shape,) = _require_cache(self, "_input_shape_seen")
         dy = _check_gradient_shape(self, dy, shape)
         if self._scale is not None:
             return dy * self._scale
         return dy if self.mode == "inverted" else dy * dy.dtype.type(1.0 - self.rate)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(rate=self.rate, noise_shape=self.noise_shape, mode=self.mode)
         return config

@@ -13,16 +13,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .. import initializers
 from .base import Layer
 
+if TYPE_CHECKING:
+    from .base import DTypeLike, InitializerLike
+
 
 class _UniformEmbeddings(initializers.Initializer):
     """Keras's default for embeddings: uniform on [-0.05, 0.05]."""
 
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...],
+                 dtype: DTypeLike = np.float32) -> np.ndarray:
         from ..utils.random import get_rng
 
         return get_rng().uniform(-0.05, 0.05, size=shape).astype(dtype)
@@ -38,8 +44,9 @@ class Embedding(Layer):
 
     supports_masking = True
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 mask_zero=False, **kwargs):
+    def __init__(self, input_dim: int, output_dim: int,
+                 embeddings_initializer: InitializerLike = "uniform", mask_zero: bool = False,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         for what, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if int(value) != value or int(value) < 1:
@@ -48,21 +55,21 @@ class Embedding(Layer):
         self.embeddings_initializer = embeddings_initializer
         self.mask_zero = bool(mask_zero)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int, ...]) -> None:
         initializer = (_UniformEmbeddings() if self.embeddings_initializer == "uniform"
                        else self.embeddings_initializer)
         self.add_weight("embeddings", (self.input_dim, self.output_dim), initializer)
         self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (*tuple(input_shape), self.output_dim)
 
-    def compute_mask(self, x, mask=None):
+    def compute_mask(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
         if not self.mask_zero:
             return None
         return np.asarray(x) != 0
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = np.asarray(x)
         if x.dtype.kind not in "iu" and not (x.dtype.kind == "f" and np.all(x == np.round(x))):
             raise TypeError(f"Embedding layer {self.name!r}: expected integer ids, got dtype "
@@ -75,7 +82,7 @@ class Embedding(Layer):
         self._ids = ids
         return self.embeddings[ids]
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         if not hasattr(self, "_ids"):
             raise RuntimeError(f"Embedding layer {self.name!r}: call forward before backward")
         dy = np.asarray(dy, dtype=self.dtype).reshape(-1, self.output_dim)
@@ -84,7 +91,7 @@ class Embedding(Layer):
         self.set_gradient("embeddings", d_embeddings)
         return None
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config.update(input_dim=self.input_dim, output_dim=self.output_dim,
                       mask_zero=self.mask_zero)
@@ -111,17 +118,17 @@ class Masking(Layer):
 
     supports_masking = True
 
-    def __init__(self, mask_value=0.0, **kwargs):
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
         self.mask_value = float(mask_value)
 
     def _step_mask(self, x):
         return np.any(np.asarray(x) != self.mask_value, axis=-1)
 
-    def compute_mask(self, x, mask=None):
+    def compute_mask(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
         return self._step_mask(x)
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _real_array(self, x)
         if x.ndim < 3:
             raise ValueError(f"Masking layer {self.name!r}: expected inputs (batch, time, "
@@ -130,10 +137,10 @@ class Masking(Layer):
         self._keep = self._step_mask(x)[..., None].astype(self.dtype)
         return x * self._keep
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         return np.asarray(dy, dtype=self.dtype) * self._keep
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "mask_value": self.mask_value}
 
 
@@ -141,16 +148,16 @@ class RepeatVector(Layer):
     """(batch, features) -> (batch, n, features): the same vector at each of n steps.
     Backward sums the n step gradients."""
 
-    def __init__(self, n, **kwargs):
+    def __init__(self, n: int, **kwargs: Any):
         super().__init__(**kwargs)
         if int(n) != n or int(n) < 1:
             raise ValueError(f"RepeatVector: n must be a positive integer, got {n!r}")
         self.n = int(n)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (self.n, *tuple(input_shape))
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _real_array(self, x)
         if x.ndim != 2:
             raise ValueError(f"RepeatVector layer {self.name!r}: expected inputs (batch, "
@@ -158,10 +165,10 @@ class RepeatVector(Layer):
         self.maybe_build(x.shape[1:])
         return np.repeat(x[:, None, :], self.n, axis=1)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         return np.asarray(dy, dtype=self.dtype).sum(axis=1)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "n": self.n}
 
 
@@ -174,7 +181,7 @@ class TimeDistributed(Layer):
 
     supports_masking = True
 
-    def __init__(self, layer, **kwargs):
+    def __init__(self, layer: Layer, **kwargs: Any):
         if not isinstance(layer, Layer):
             raise TypeError(f"TimeDistributed: layer must be a chalknet layer, got "
                             f"{type(layer).__name__}")
@@ -182,7 +189,7 @@ class TimeDistributed(Layer):
         super().__init__(**kwargs)
         self.layer = layer
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int, ...]) -> None:
         if len(input_shape) < 2:
             raise ValueError(f"TimeDistributed layer {self.name!r}: expected inputs (batch, "
                              f"time, ...), got per-sample shape {tuple(input_shape)}")
@@ -193,11 +200,11 @@ class TimeDistributed(Layer):
             self._trainable_flags[name] = self.layer._trainable_flags.get(name, True)
         self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         steps, *rest = tuple(input_shape)
         return (steps, *self.layer.compute_output_shape(tuple(rest)))
 
-    def forward(self, x, training=False):
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = np.asarray(x)
         if x.ndim < 3:
             raise ValueError(f"TimeDistributed layer {self.name!r}: expected inputs (batch, "
@@ -207,7 +214,7 @@ class TimeDistributed(Layer):
         y = self.layer.forward(x.reshape(batch * steps, *x.shape[2:]), training=training)
         return y.reshape(batch, steps, *y.shape[1:])
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         dy = np.asarray(dy)
         batch, steps = dy.shape[:2]
         dx = self.layer.backward(dy.reshape(batch * steps, *dy.shape[2:]))
@@ -215,14 +222,14 @@ class TimeDistributed(Layer):
             self.set_gradient(name, gradient)
         return dx.reshape(batch, steps, *dx.shape[1:])
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = super().get_config()
         config["layer"] = {"class_name": type(self.layer).__name__,
                            "config": self.layer.get_config()}
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Layer:
         from .base import get_layer_class
 
         config = dict(config)

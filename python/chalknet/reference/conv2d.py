@@ -20,6 +20,8 @@ matrix product with the kernel reshaped to (KH*KW*C, F).  The backward passes ar
 products too, plus ``col2im``, which adds each patch row back where it was copied from.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 # Largest padding, stride, dilation or window side accepted: far beyond any real image, and
@@ -43,7 +45,11 @@ def _same_pads(size, window, stride, dilation):
     return total // 2, total - total // 2
 
 
-def resolve_padding(padding, input_hw, window_hw, strides, dilation=(1, 1), op="conv2d"):
+def resolve_padding(padding: str | int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]],
+                    input_hw: tuple[int, int],
+                    window_hw: tuple[int, int], strides: tuple[int, int],
+                    dilation: tuple[int, int] = (1, 1),
+                    op: str = "conv2d") -> tuple[int, int, int, int]:
     """Explicit pads (top, bottom, left, right) for ``padding``.
 
     padding: "valid" (none), "same" (TensorFlow's rule: output size ceil(in / stride), the extra
@@ -74,7 +80,12 @@ def resolve_padding(padding, input_hw, window_hw, strides, dilation=(1, 1), op="
                      f"((t, b), (l, r)), got {padding!r}")
 
 
-def conv_geometry(input_shape, kernel_size, strides, padding, dilation_rate, op="conv2d"):
+def conv_geometry(
+    input_shape: tuple[int, ...], kernel_size: int | tuple[int, int],
+    strides: int | tuple[int, int],
+    padding: str | int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]],
+    dilation_rate: int | tuple[int, int], op: str = "conv2d",
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int, int, int], tuple[int, int]]:
     """(strides, dilation, pads, (out_h, out_w)) for a convolution or pooling window.
 
     ``op`` names the caller in error messages.

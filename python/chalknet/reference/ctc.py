@@ -40,6 +40,8 @@ each pair of equal neighbours) has no alignment: p = 0, the loss is +inf and the
 (``zero_infinity=True`` reports the loss as 0 instead, as PyTorch's option does).
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -90,7 +92,10 @@ def _blank(blank, n_classes, op):
     return int(blank)
 
 
-def check_loss_arguments(op, labels, logits, label_lengths, logit_lengths, blank):
+def check_loss_arguments(
+    op: str, labels: np.ndarray, logits: np.ndarray, label_lengths: np.ndarray,
+    logit_lengths: np.ndarray, blank: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Validate and convert: (labels int32, logits float, label_lengths int32,
     logit_lengths int32, blank int).  Raises ValueError/TypeError naming ``op``."""
     logits = _float_logits(logits, op)
@@ -115,7 +120,10 @@ def check_loss_arguments(op, labels, logits, label_lengths, logit_lengths, blank
             blank)
 
 
-def check_decode_arguments(op, logits, logit_lengths, greedy, beam_width, top_paths, blank):
+def check_decode_arguments(
+    op: str, logits: np.ndarray, logit_lengths: np.ndarray, greedy: bool, beam_width: int,
+    top_paths: int, blank: int,
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Validate and convert: (logits float, logit_lengths int32, blank int)."""
     logits = _float_logits(logits, op)
     batch, time, n_classes = logits.shape
@@ -313,7 +321,8 @@ def prefix_beam_search(logits, beam_width=100, top_paths=1, blank=0):
             for prefix, scores in ranked[:top_paths]]
 
 
-def pack_decoded(paths_per_sample, top_paths):
+def pack_decoded(paths_per_sample: list[list[tuple[np.ndarray, float]]],
+                 top_paths: int) -> tuple[list[np.ndarray], np.ndarray]:
     """Keras's form: a list of ``top_paths`` int32 arrays (batch, longest), labels left-aligned
     and padded with -1, and log_probabilities (batch, top_paths) (-inf for a missing path)."""
     batch = len(paths_per_sample)
