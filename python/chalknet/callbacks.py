@@ -14,8 +14,13 @@ import inspect
 import math
 import os
 import warnings
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .models import Model
 
 
 class Callback:
@@ -25,26 +30,26 @@ class Callback:
         self.model = None
         self.params: dict = {}
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: Model | None) -> None:
         self.model = model
 
     def set_params(self, params: dict) -> None:
         self.params = params
 
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
-    def on_epoch_begin(self, epoch, logs=None): ...
-    def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
-    def on_test_begin(self, logs=None): ...
-    def on_test_end(self, logs=None): ...
-    def on_test_batch_begin(self, batch, logs=None): ...
-    def on_test_batch_end(self, batch, logs=None): ...
-    def on_predict_begin(self, logs=None): ...
-    def on_predict_end(self, logs=None): ...
-    def on_predict_batch_begin(self, batch, logs=None): ...
-    def on_predict_batch_end(self, batch, logs=None): ...
+    def on_train_begin(self, logs: dict | None = None) -> None: ...
+    def on_train_end(self, logs: dict | None = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_test_begin(self, logs: dict | None = None) -> None: ...
+    def on_test_end(self, logs: dict | None = None) -> None: ...
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_predict_begin(self, logs: dict | None = None) -> None: ...
+    def on_predict_end(self, logs: dict | None = None) -> None: ...
+    def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
 
 
 class CallbackList:
@@ -55,7 +60,8 @@ class CallbackList:
               "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
               "on_predict_batch_begin", "on_predict_batch_end")
 
-    def __init__(self, callbacks=None, model=None, params=None):
+    def __init__(self, callbacks: Iterable[Callback] | None = None, model: Model | None = None,
+                 params: dict | None = None):
         self.callbacks = list(callbacks or [])
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
@@ -93,10 +99,10 @@ class History(Callback):
         self.epoch: list[int] = []
         self.interrupted = False
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         self.epoch = []
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
@@ -127,8 +133,9 @@ class EarlyStopping(Callback):
     ``start_from_epoch``: epochs to wait before monitoring (a warm-up).
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
+                 verbose: int = 0, mode: str = "auto", baseline: float | None = None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0):
         super().__init__()
         self.monitor = monitor
         self.patience = patience
@@ -139,7 +146,7 @@ class EarlyStopping(Callback):
         self.start_from_epoch = start_from_epoch
         self.monitor_op = _monitor_op(mode, monitor, "EarlyStopping")
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         self.wait = 0
         self.stopped_epoch = 0
         self.best = math.inf if self.monitor_op is np.less else -math.inf
@@ -152,7 +159,7 @@ class EarlyStopping(Callback):
             return bool(value + self.min_delta < reference)
         return bool(value - self.min_delta > reference)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         current = (logs or {}).get(self.monitor)
         if current is None:
             _warn_missing("EarlyStopping", self.monitor, logs)
@@ -174,7 +181,7 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
@@ -191,8 +198,9 @@ class ModelCheckpoint(Callback):
     example ``"model-{epoch:02d}-{val_loss:.3f}.chalknet"``. Files are written atomically.
     """
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto", initial_value_threshold=None):
+    def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False,
+                 mode: str = "auto", initial_value_threshold: float | None = None):
         super().__init__()
         self.filepath = os.fspath(filepath)
         self.monitor = monitor
@@ -205,7 +213,7 @@ class ModelCheckpoint(Callback):
         else:
             self.best = math.inf if self.monitor_op is np.less else -math.inf
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         try:
             path = self.filepath.format(epoch=epoch + 1, **logs)
@@ -241,7 +249,7 @@ class LearningRateScheduler(Callback):
     ``schedule(epoch, current_learning_rate)`` (epoch counted from 0, as Keras); a schedule
     with one parameter is called as ``schedule(epoch)``."""
 
-    def __init__(self, schedule, verbose=0):
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0):
         super().__init__()
         self.schedule = schedule
         self.verbose = verbose
@@ -254,7 +262,7 @@ class LearningRateScheduler(Callback):
         except (TypeError, ValueError):  # no signature (a builtin): use Keras's form
             self._takes_learning_rate = True
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         optimizer = self.model.optimizer
         if self._takes_learning_rate:
             learning_rate = self.schedule(epoch, optimizer.learning_rate)
@@ -270,7 +278,7 @@ class LearningRateScheduler(Callback):
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to "
                   f"{float(learning_rate)}.")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
@@ -280,8 +288,9 @@ class ReduceLROnPlateau(Callback):
     ``min_delta``) for ``patience`` epochs; then wait ``cooldown`` epochs; never below
     ``min_lr``. Keras's defaults: factor 0.1, patience 10, min_delta 1e-4."""
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
-                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0):
         super().__init__()
         if factor >= 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
@@ -302,7 +311,7 @@ class ReduceLROnPlateau(Callback):
         self.wait = 0
         self.cooldown_counter = 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
         optimizer = self.model.optimizer
         logs["learning_rate"] = float(optimizer.learning_rate)
@@ -337,10 +346,10 @@ class TerminateOnNaN(Callback):
         super().__init__()
         self.epoch = 0
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
             print(f"TerminateOnNaN: the loss became {loss} at epoch {self.epoch + 1}, batch "
@@ -352,7 +361,7 @@ class TerminateOnNaN(Callback):
 class CSVLogger(Callback):
     """Write one row per epoch (epoch, then the log keys in sorted order) to a CSV file."""
 
-    def __init__(self, filename, separator=",", append=False):
+    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
         super().__init__()
         self.filename = os.fspath(filename)
         self.separator = separator
@@ -362,7 +371,7 @@ class CSVLogger(Callback):
         self._writer = None
         self._has_header = False  # appending to a file that already has its header
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         has_header = self.append and os.path.exists(self.filename) and \
             os.path.getsize(self.filename) > 0
         self._file = open(self.filename, "a" if self.append else "w", newline="")
@@ -370,7 +379,7 @@ class CSVLogger(Callback):
         self.keys = None
         self._has_header = has_header
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         if self._writer is None:
             self.keys = sorted(logs)
@@ -381,7 +390,7 @@ class CSVLogger(Callback):
         self._writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self.keys}})
         self._file.flush()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict | None = None) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -393,7 +402,7 @@ class LambdaCallback(Callback):
     Accepts any hook name as a keyword (``on_train_batch_end``, ``on_train_begin``, ...).
     """
 
-    def __init__(self, **hooks):
+    def __init__(self, **hooks: Callable[..., Any]):
         super().__init__()
         for name, function in hooks.items():
             if name not in CallbackList._HOOKS:

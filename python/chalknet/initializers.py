@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .utils.random import get_rng
 
@@ -18,7 +21,7 @@ def _fans(shape) -> tuple[int, int]:
 
 
 class Initializer:
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -26,30 +29,30 @@ class Initializer:
 
 
 class Zeros(Initializer):
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         return np.zeros(shape, dtype=dtype)
 
 
 class Ones(Initializer):
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         return np.ones(shape, dtype=dtype)
 
 
 class RandomNormal(Initializer):
-    def __init__(self, mean=0.0, stddev=0.05):
+    def __init__(self, mean: float = 0.0, stddev: float = 0.05):
         self.mean, self.stddev = mean, stddev
 
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         return get_rng().normal(self.mean, self.stddev, size=shape).astype(dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"mean": self.mean, "stddev": self.stddev}
 
 
 class GlorotUniform(Initializer):
     """Uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
 
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         fan_in, fan_out = _fans(shape)
         limit = np.sqrt(6.0 / (fan_in + fan_out))
         return get_rng().uniform(-limit, limit, size=shape).astype(dtype)
@@ -58,7 +61,7 @@ class GlorotUniform(Initializer):
 class HeNormal(Initializer):
     """Truncated normal with stddev sqrt(2 / fan_in) (He et al., 2015), as Keras."""
 
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         fan_in, _ = _fans(shape)
         return _truncated_normal(shape, np.sqrt(2.0 / fan_in)).astype(dtype)
 
@@ -66,7 +69,7 @@ class HeNormal(Initializer):
 class HeUniform(Initializer):
     """Uniform on [-limit, limit], limit = sqrt(6 / fan_in)."""
 
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         fan_in, _ = _fans(shape)
         limit = np.sqrt(6.0 / fan_in)
         return get_rng().uniform(-limit, limit, size=shape).astype(dtype)
@@ -75,10 +78,10 @@ class HeUniform(Initializer):
 class Orthogonal(Initializer):
     """A random orthogonal matrix (QR of a Gaussian matrix), reshaped; for recurrent kernels."""
 
-    def __init__(self, gain=1.0):
+    def __init__(self, gain: float = 1.0):
         self.gain = gain
 
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
         cols = shape[-1]
         flat = get_rng().normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
@@ -88,37 +91,37 @@ class Orthogonal(Initializer):
             q = q.T
         return (self.gain * q[:rows, :cols]).reshape(shape).astype(dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"gain": self.gain}
 
 
 class GlorotNormal(Initializer):
     """Truncated normal with stddev sqrt(2 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
 
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         fan_in, fan_out = _fans(shape)
         return _truncated_normal(shape, np.sqrt(2.0 / (fan_in + fan_out))).astype(dtype)
 
 
 class RandomUniform(Initializer):
-    def __init__(self, minval=-0.05, maxval=0.05):
+    def __init__(self, minval: float = -0.05, maxval: float = 0.05):
         self.minval, self.maxval = minval, maxval
 
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         return get_rng().uniform(self.minval, self.maxval, size=shape).astype(dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"minval": self.minval, "maxval": self.maxval}
 
 
 class Constant(Initializer):
-    def __init__(self, value=0.0):
+    def __init__(self, value: float = 0.0):
         self.value = float(value)
 
-    def __call__(self, shape, dtype=np.float32):
+    def __call__(self, shape: tuple[int, ...], dtype: DTypeLike = np.float32) -> np.ndarray:
         return np.full(shape, self.value, dtype=dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"value": self.value}
 
 
@@ -147,7 +150,8 @@ _ALIASES = {
 _CLASSES = {cls.__name__: cls for cls in _ALIASES.values()}
 
 
-def get(identifier) -> Initializer:
+def get(identifier: str | dict | Initializer | Callable[..., np.ndarray],
+        ) -> Initializer | Callable[..., np.ndarray]:
     """An initializer from a Keras name ("glorot_uniform" or "GlorotUniform"), a config dict
     (from ``serialize``), an instance, or a callable ``f(shape, dtype)``."""
     if isinstance(identifier, str):
@@ -168,7 +172,7 @@ def get(identifier) -> Initializer:
     raise TypeError(f"initializer must be a name or a callable, got {type(identifier).__name__}")
 
 
-def serialize(initializer):
+def serialize(initializer: str | dict | Initializer) -> str | dict:
     """JSON-serialisable form for layer configs: a name stays a name; an instance becomes
     {"class_name", "config"}."""
     if isinstance(initializer, (str, dict)):

@@ -13,14 +13,22 @@ holds the generator and the discriminator). Training (``compile``, ``fit``, ``ev
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .layers.base import Layer, get_layer_class
 from .layers.core import InputLayer
 from .training import Trainer
 
+if TYPE_CHECKING:
+    from .losses import Loss
 
-def Input(shape, batch_size=None, dtype="float32", name=None) -> InputLayer:
+
+def Input(shape: int | tuple[int | None, ...], batch_size: int | None = None,
+          dtype: str | np.dtype = "float32", name: str | None = None) -> InputLayer:
     """The model's input: ``chalknet.Input(shape=(28, 28, 1))`` as the first entry of a
     Sequential. ``shape`` excludes the batch axis, as in Keras. ``batch_size`` is accepted
     for Keras compatibility and ignored: every model takes any batch size."""
@@ -46,7 +54,8 @@ class Model(Trainer, Layer):
     The functional API (``Model(inputs, outputs)``) is not available yet; use ``Sequential``.
     """
 
-    def __init__(self, *args, name=None, trainable=True, **kwargs):
+    def __init__(self, *args: Any, name: str | None = None, trainable: bool = True,
+                 **kwargs: Any):
         if args or "inputs" in kwargs or "outputs" in kwargs:
             raise TypeError(
                 "chalknet.Model(inputs, outputs): the functional API is not supported yet; "
@@ -83,7 +92,7 @@ class Model(Trainer, Layer):
             else:
                 yield layer, trainable and layer.trainable
 
-    def build(self, input_shape) -> None:
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         """Build every layer in turn, each from the previous layer's output shape."""
         shape = tuple(input_shape)
         self.input_shape = shape
@@ -103,7 +112,7 @@ class Model(Trainer, Layer):
                 f"inputs of shape {(None, *shape)}: {error}"
             ) from error
 
-    def compute_output_shape(self, input_shape) -> tuple:
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple:
         shape = tuple(input_shape)
         for layer in self.layers:
             shape = tuple(layer.compute_output_shape(shape))
@@ -126,7 +135,8 @@ class Model(Trainer, Layer):
                 f"got an array of shape {x.shape}"
             )
 
-    def forward(self, x, training=False, mask=None):
+    def forward(self, x: np.ndarray, training: bool = False,
+                mask: np.ndarray | None = None) -> np.ndarray:
         """Run every layer's forward in order; returns the output. Caches for ``backward``."""
         x = np.asarray(x)
         if not self.built:
@@ -144,10 +154,10 @@ class Model(Trainer, Layer):
         self._output_mask = mask
         return x
 
-    def __call__(self, x, training=False):
+    def __call__(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return self.forward(x, training=training)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         """Run every layer's backward in reverse order, from dL/d(output); returns dL/d(input).
 
         Each layer stores its parameter gradients (read them with ``get_gradients``)."""
@@ -204,7 +214,9 @@ class Model(Trainer, Layer):
                                            last.backward_preactivation(unmask(dz)))
         return self.backward(unmask(loss.gradient(y_true, y_kept)))
 
-    def input_gradient(self, x, output_gradient=None, *, y_true=None, loss=None):
+    def input_gradient(self, x: np.ndarray, output_gradient: np.ndarray | None = None, *,
+                       y_true: np.ndarray | None = None,
+                       loss: str | Loss | None = None) -> np.ndarray:
         """dL/dx for inputs ``x`` (inference mode: dropout off), for saliency maps and
         adversarial examples. Give either ``output_gradient`` (dL/d(output), e.g. a one-hot
         array that selects a class score) or ``y_true`` with a ``loss`` (default: the compiled
@@ -234,7 +246,7 @@ class Model(Trainer, Layer):
 
     uses_mask = True  # a model inside a model receives the incoming mask
 
-    def compute_mask(self, x, mask=None):
+    def compute_mask(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
         """The mask of the last forward's output (a model inside a model passes it on)."""
         return self._output_mask
 
@@ -265,7 +277,7 @@ class Model(Trainer, Layer):
         trainable = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable]
 
-    def get_layer(self, name=None, index=None) -> Layer:
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         """A layer by name or by position (``model.get_layer("conv2d")``), as Keras."""
         if (name is None) == (index is None):
             raise ValueError(f"{self.name}.get_layer: give either name or index")
@@ -284,7 +296,7 @@ class Model(Trainer, Layer):
         """Copies of every layer's parameters, layer by layer in Keras's order."""
         return [w for layer in self.layers for w in layer.get_weights()]
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: Iterable[np.ndarray]) -> None:
         """Set all parameters from a list in ``get_weights()`` order."""
         weights = list(weights)
         expected = len(self.weight_names)
@@ -319,7 +331,8 @@ class Model(Trainer, Layer):
         return trainable, non_trainable
 
     # ----- summary ---------------------------------------------------------------------------
-    def summary(self, line_length=None, print_fn=None) -> None:
+    def summary(self, line_length: int | None = None,
+                print_fn: Callable[[str], Any] | None = None) -> None:
         """Print Keras's table: each layer's name (type), output shape and parameter count,
         then the totals. ``print_fn`` (default ``print``) is called once per line."""
         if not self.built:
@@ -385,18 +398,18 @@ class Model(Trainer, Layer):
         model._trainable = bool(config.get("trainable", True))
         return model
 
-    def save(self, filepath, include_optimizer=True) -> None:
+    def save(self, filepath: str | os.PathLike, include_optimizer: bool = True) -> None:
         """Write the architecture, weights and (optionally) optimizer state to one file."""
         from .saving import save_model
 
         save_model(self, filepath, include_optimizer=include_optimizer)
 
-    def save_weights(self, filepath) -> None:
+    def save_weights(self, filepath: str | os.PathLike) -> None:
         from .saving import save_weights
 
         save_weights(self, filepath)
 
-    def load_weights(self, filepath) -> None:
+    def load_weights(self, filepath: str | os.PathLike) -> None:
         from .saving import load_weights
 
         load_weights(self, filepath)
@@ -419,7 +432,8 @@ class Sequential(Model):
     is built in turn and ``summary()`` works.
     """
 
-    def __init__(self, layers=None, name=None, trainable=True):
+    def __init__(self, layers: Iterable[Layer] | None = None, name: str | None = None,
+                 trainable: bool = True):
         super().__init__(name=name, trainable=trainable)
         for layer in layers or []:
             self.add(layer)
@@ -456,7 +470,7 @@ class Sequential(Model):
         return self.layers.pop()
 
 
-def load_model(filepath, compile=True) -> Model:
+def load_model(filepath: str | os.PathLike, compile: bool = True) -> Model:
     """Read a model written by ``model.save`` (architecture, weights, optimizer state)."""
     from .saving import load_model as _load
 

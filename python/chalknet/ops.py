@@ -8,11 +8,17 @@ what it received, before any kernel runs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import _core
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Type hints: a window size or stride for both axes (one int) or per axis; a padding.
+_Pair = int | tuple[int, int]
+_Padding = str | int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]]
 
 
 def _as_float_array(x, op: str, name: str, dtype=None) -> np.ndarray:
@@ -48,7 +54,8 @@ def _result_dtype(op: str, a: np.ndarray, b: np.ndarray) -> np.dtype:
 _MATMUL_KERNELS = {np.dtype(np.float32): _core.matmul_f32, np.dtype(np.float64): _core.matmul_f64}
 
 
-def matmul(a, b, transpose_a: bool = False, transpose_b: bool = False, out=None) -> np.ndarray:
+def matmul(a: np.ndarray, b: np.ndarray, transpose_a: bool = False, transpose_b: bool = False,
+           out: np.ndarray | None = None) -> np.ndarray:
     """Matrix product ``op(a) @ op(b)`` where ``op`` transposes when asked.
 
     a: (m, k), or (k, m) with ``transpose_a``;  b: (k, n), or (n, k) with ``transpose_b``.
@@ -124,7 +131,10 @@ def _input_shape(shape, op: str) -> tuple:
     return shape
 
 
-def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1) -> np.ndarray:
+def conv2d(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray | None = None,
+           strides: _Pair = 1,
+           padding: _Padding = "valid",
+           dilation_rate: _Pair = 1) -> np.ndarray:
     """2-D convolution over NHWC images, as Keras's Conv2D computes it.
 
     x (N, H, W, C), kernel (KH, KW, C, F), bias (F,) or None  ->  y (N, OH, OW, F).
@@ -145,8 +155,10 @@ def conv2d(x, kernel, bias=None, strides=1, padding="valid", dilation_rate=1) ->
     return _core.conv2d_forward(x, kernel, bias, strides, pads, dilation)
 
 
-def conv2d_backward_input(d_output, kernel, input_shape, strides=1, padding="valid",
-                          dilation_rate=1) -> np.ndarray:
+def conv2d_backward_input(d_output: np.ndarray, kernel: np.ndarray, input_shape: tuple[int, ...],
+                          strides: _Pair = 1,
+                          padding: _Padding = "valid",
+                          dilation_rate: _Pair = 1) -> np.ndarray:
     """dL/dx (N, H, W, C) of ``conv2d`` from d_output = dL/dy (N, OH, OW, F)."""
     op = "ops.conv2d_backward_input"
     d_output = _nhwc(d_output, op, "d_output")
@@ -160,8 +172,10 @@ def conv2d_backward_input(d_output, kernel, input_shape, strides=1, padding="val
     return _core.conv2d_backward_input(d_output, kernel, input_shape, strides, pads, dilation)
 
 
-def conv2d_backward_kernel(d_output, x, kernel_size, strides=1, padding="valid",
-                           dilation_rate=1) -> tuple:
+def conv2d_backward_kernel(d_output: np.ndarray, x: np.ndarray, kernel_size: _Pair,
+                           strides: _Pair = 1,
+                           padding: _Padding = "valid",
+                           dilation_rate: _Pair = 1) -> tuple:
     """(dL/dkernel (KH, KW, C, F), dL/dbias (F,)) of ``conv2d`` from d_output and x."""
     op = "ops.conv2d_backward_kernel"
     d_output = _nhwc(d_output, op, "d_output")
@@ -183,7 +197,8 @@ def _pool_geometry(input_shape, pool_size, strides, padding, op):
     return pool_size, strides, pads
 
 
-def max_pool2d(x, pool_size=2, strides=None, padding="valid") -> np.ndarray:
+def max_pool2d(x: np.ndarray, pool_size: _Pair = 2, strides: _Pair | None = None,
+               padding: str = "valid") -> np.ndarray:
     """Max pooling over NHWC images: (N, H, W, C) -> (N, OH, OW, C).
 
     strides default to pool_size; padding "valid" or "same" (padded positions are ignored).
@@ -195,7 +210,9 @@ def max_pool2d(x, pool_size=2, strides=None, padding="valid") -> np.ndarray:
     return _core.max_pool2d_forward(x, pool_size, strides, pads)
 
 
-def max_pool2d_backward(d_output, x, pool_size=2, strides=None, padding="valid") -> np.ndarray:
+def max_pool2d_backward(d_output: np.ndarray, x: np.ndarray, pool_size: _Pair = 2,
+                        strides: _Pair | None = None,
+                        padding: str = "valid") -> np.ndarray:
     """dL/dx of ``max_pool2d``: each d_output value goes to its window's (first) maximum."""
     op = "ops.max_pool2d_backward"
     d_output = _nhwc(d_output, op, "d_output")
@@ -204,7 +221,8 @@ def max_pool2d_backward(d_output, x, pool_size=2, strides=None, padding="valid")
     return _core.max_pool2d_backward(d_output, x, pool_size, strides, pads)
 
 
-def avg_pool2d(x, pool_size=2, strides=None, padding="valid") -> np.ndarray:
+def avg_pool2d(x: np.ndarray, pool_size: _Pair = 2, strides: _Pair | None = None,
+               padding: str = "valid") -> np.ndarray:
     """Average pooling over NHWC images; "same" windows average only their in-image pixels."""
     op = "ops.avg_pool2d"
     x = _nhwc(x, op, "x")
@@ -212,8 +230,9 @@ def avg_pool2d(x, pool_size=2, strides=None, padding="valid") -> np.ndarray:
     return _core.avg_pool2d_forward(x, pool_size, strides, pads)
 
 
-def avg_pool2d_backward(d_output, input_shape, pool_size=2, strides=None,
-                        padding="valid") -> np.ndarray:
+def avg_pool2d_backward(d_output: np.ndarray, input_shape: tuple[int, ...],
+                        pool_size: _Pair = 2, strides: _Pair | None = None,
+                        padding: str = "valid") -> np.ndarray:
     """dL/dx of ``avg_pool2d``: each d_output value shared equally by its window's pixels."""
     op = "ops.avg_pool2d_backward"
     d_output = _nhwc(d_output, op, "d_output")
@@ -238,13 +257,14 @@ def _global_d_output(d_output, input_shape, op: str) -> np.ndarray:
     return d_output.reshape(input_shape[0], 1, 1, input_shape[3])
 
 
-def global_avg_pool2d(x) -> np.ndarray:
+def global_avg_pool2d(x: np.ndarray) -> np.ndarray:
     """(N, H, W, C) -> (N, C): the mean of each channel over the image."""
     x = _images(x, "ops.global_avg_pool2d")
     return avg_pool2d(x, pool_size=x.shape[1:3]).reshape(x.shape[0], x.shape[3])
 
 
-def global_avg_pool2d_backward(d_output, input_shape) -> np.ndarray:
+def global_avg_pool2d_backward(d_output: np.ndarray,
+                               input_shape: tuple[int, ...]) -> np.ndarray:
     """dL/dx (N, H, W, C) of ``global_avg_pool2d`` from d_output (N, C)."""
     op = "ops.global_avg_pool2d_backward"
     input_shape = _input_shape(input_shape, op)
@@ -254,13 +274,13 @@ def global_avg_pool2d_backward(d_output, input_shape) -> np.ndarray:
     return avg_pool2d_backward(d_output, input_shape, pool_size=input_shape[1:3])
 
 
-def global_max_pool2d(x) -> np.ndarray:
+def global_max_pool2d(x: np.ndarray) -> np.ndarray:
     """(N, H, W, C) -> (N, C): the maximum of each channel over the image."""
     x = _images(x, "ops.global_max_pool2d")
     return max_pool2d(x, pool_size=x.shape[1:3]).reshape(x.shape[0], x.shape[3])
 
 
-def global_max_pool2d_backward(d_output, x) -> np.ndarray:
+def global_max_pool2d_backward(d_output: np.ndarray, x: np.ndarray) -> np.ndarray:
     """dL/dx of ``global_max_pool2d``: each channel's gradient goes to its (first) maximum."""
     op = "ops.global_max_pool2d_backward"
     x = _images(x, op)
@@ -268,7 +288,8 @@ def global_max_pool2d_backward(d_output, x) -> np.ndarray:
     return max_pool2d_backward(d_output, x, pool_size=x.shape[1:3])
 
 
-def gemm(a, b, c, alpha=1.0, beta=0.0, transpose_a=False, transpose_b=False) -> np.ndarray:
+def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray, alpha: float = 1.0, beta: float = 0.0,
+         transpose_a: bool = False, transpose_b: bool = False) -> np.ndarray:
     """The BLAS update ``c = alpha * op(a) @ op(b) + beta * c``, in place; returns ``c``.
 
     ``c`` must be a C-contiguous, writeable float32 or float64 array of shape (m, n); ``a`` and
@@ -433,7 +454,9 @@ def _rnn_gradients_in(op, cache, d_outputs, final_gradients):
     return d_outputs, finals
 
 
-def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh"):
+def simple_rnn(x: np.ndarray, h0: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
+               bias: np.ndarray | None = None, mask: np.ndarray | None = None,
+               activation: str = "tanh") -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """SimpleRNN over a whole sequence: h_t = act(x_t . kernel + h_{t-1} . recurrent_kernel + b).
 
     x (B, T, I), h0 (B, H), kernel (I, H), recurrent_kernel (H, H), bias (H,) or None,
@@ -453,7 +476,8 @@ def simple_rnn(x, h0, kernel, recurrent_kernel, bias=None, mask=None, activation
     return _rnn_outputs(states, mask), states[:, -1].copy(), cache
 
 
-def simple_rnn_backward(d_outputs, d_h_final, cache):
+def simple_rnn_backward(d_outputs: np.ndarray, d_h_final: np.ndarray | None,
+                        cache: dict[str, Any]) -> tuple[np.ndarray | None, ...]:
     """Backpropagation through time for ``simple_rnn``.
 
     d_outputs (B, T, H) = dL/d(outputs), d_h_final (B, H) = dL/dh_T or None.
@@ -468,8 +492,11 @@ def simple_rnn_backward(d_outputs, d_h_final, cache):
     return d_x, d_h0, d_kernel, d_recurrent, d_bias
 
 
-def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh",
-         recurrent_activation="sigmoid"):
+def lstm(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, kernel: np.ndarray,
+         recurrent_kernel: np.ndarray, bias: np.ndarray | None = None,
+         mask: np.ndarray | None = None, activation: str = "tanh",
+         recurrent_activation: str = "sigmoid",
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """LSTM over a whole sequence (Keras's gates i, f, c, o; see reference.lstm).
 
     x (B, T, I), h0 and c0 (B, H), kernel (I, 4H), recurrent_kernel (H, 4H), bias (4H,) or
@@ -491,7 +518,9 @@ def lstm(x, h0, c0, kernel, recurrent_kernel, bias=None, mask=None, activation="
     return _rnn_outputs(states, mask), states[:, -1].copy(), cells[:, -1].copy(), cache
 
 
-def lstm_backward(d_outputs, d_h_final, d_c_final, cache):
+def lstm_backward(d_outputs: np.ndarray, d_h_final: np.ndarray | None,
+                  d_c_final: np.ndarray | None,
+                  cache: dict[str, Any]) -> tuple[np.ndarray | None, ...]:
     """Backpropagation through time for ``lstm``.
 
     d_outputs (B, T, H); d_h_final, d_c_final (B, H) or None.
@@ -506,8 +535,10 @@ def lstm_backward(d_outputs, d_h_final, d_c_final, cache):
         cache["gates"], cache["mask"], cache["activation"], cache["recurrent_activation"]))
 
 
-def gru(x, h0, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh",
-        recurrent_activation="sigmoid"):
+def gru(x: np.ndarray, h0: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
+        bias: np.ndarray | None = None, mask: np.ndarray | None = None,
+        activation: str = "tanh", recurrent_activation: str = "sigmoid",
+        ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """GRU over a whole sequence (Keras's reset_after=True; gates z, r, h; see reference.gru).
 
     x (B, T, I), h0 (B, H), kernel (I, 3H), recurrent_kernel (H, 3H), bias (2, 3H) (input
@@ -529,7 +560,8 @@ def gru(x, h0, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh"
     return _rnn_outputs(states, mask), states[:, -1].copy(), cache
 
 
-def gru_backward(d_outputs, d_h_final, cache):
+def gru_backward(d_outputs: np.ndarray, d_h_final: np.ndarray | None,
+                 cache: dict[str, Any]) -> tuple[np.ndarray | None, ...]:
     """Backpropagation through time for ``gru``.
 
     d_outputs (B, T, H), d_h_final (B, H) or None.
@@ -568,8 +600,9 @@ def _ctc_cells(label_lengths, logit_lengths) -> int:
     return int(np.dot(logit_lengths.astype(np.int64), 2 * label_lengths.astype(np.int64) + 1))
 
 
-def ctc_loss_and_gradient(labels, logits, label_lengths, logit_lengths, blank=0,
-                          zero_infinity=False) -> tuple:
+def ctc_loss_and_gradient(labels: np.ndarray, logits: np.ndarray, label_lengths: np.ndarray,
+                          logit_lengths: np.ndarray, blank: int = 0,
+                          zero_infinity: bool = False) -> tuple:
     """CTC loss per sample and its gradient with respect to the logits.
 
     labels (batch, max_label_length) integers, of which the first label_lengths[b] of row b
@@ -597,8 +630,9 @@ def ctc_loss_and_gradient(labels, logits, label_lengths, logit_lengths, blank=0,
     return losses, d_logits
 
 
-def ctc_loss(labels, logits, label_lengths, logit_lengths, blank=0,
-             zero_infinity=False) -> np.ndarray:
+def ctc_loss(labels: np.ndarray, logits: np.ndarray, label_lengths: np.ndarray,
+             logit_lengths: np.ndarray, blank: int = 0,
+             zero_infinity: bool = False) -> np.ndarray:
     """Per-sample CTC losses -ln p(labels[b] | logits[b]), shape (batch,) (Graves et al. 2006).
     Arguments as ``ctc_loss_and_gradient``, which also returns the gradient; this one runs the
     forward (alpha) pass only, about half the work."""
@@ -612,8 +646,8 @@ def ctc_loss(labels, logits, label_lengths, logit_lengths, blank=0,
     return losses
 
 
-def ctc_decode(logits, logit_lengths, greedy=True, beam_width=100, top_paths=1,
-               blank=0) -> tuple:
+def ctc_decode(logits: np.ndarray, logit_lengths: np.ndarray, greedy: bool = True,
+               beam_width: int = 100, top_paths: int = 1, blank: int = 0) -> tuple:
     """Decode CTC outputs, as Keras's ``ctc_decode``.
 
     logits (batch, time, classes), logit_lengths (batch,).  ``greedy=True``: best path (the

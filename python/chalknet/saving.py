@@ -23,10 +23,14 @@ import tempfile
 import warnings
 import zipfile
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from .models import Model
 
 FORMAT_NAME = "chalknet-model"
 FORMAT_VERSION = 1
@@ -117,12 +121,13 @@ def _save(model, filepath, kind: str, include_optimizer: bool) -> None:
     _write_atomically(filepath, arrays)
 
 
-def save_model(model, filepath, include_optimizer=True) -> None:
+def save_model(model: Model, filepath: str | os.PathLike,
+               include_optimizer: bool = True) -> None:
     """Write ``model`` (architecture, weights, compile settings, optimizer state) to one file."""
     _save(model, filepath, "model", include_optimizer)
 
 
-def save_weights(model, filepath) -> None:
+def save_weights(model: Model, filepath: str | os.PathLike) -> None:
     """Write only the weights (with the architecture, to check them against on loading)."""
     _save(model, filepath, "weights", include_optimizer=False)
 
@@ -241,7 +246,7 @@ def _compile_from_record(model, header, arrays, filepath) -> None:
         model.optimizer.set_state(state, [parameters[i] for i in indices])
 
 
-def load_model(filepath, compile=True):
+def load_model(filepath: str | os.PathLike, compile: bool = True) -> Model:
     """Recreate a model saved with ``model.save``: same layers, same weights bit for bit,
     compiled with the same optimizer (and its state) when ``compile`` is True."""
     header, arrays = _read(filepath)
@@ -255,7 +260,7 @@ def load_model(filepath, compile=True):
     return model
 
 
-def load_weights(model, filepath) -> None:
+def load_weights(model: Model, filepath: str | os.PathLike) -> None:
     """Set ``model``'s weights from a file written by ``save_weights`` or ``save``."""
     header, arrays = _read(filepath)
     if not model.built and header.get("model", {}).get("config", {}).get("input_shape"):

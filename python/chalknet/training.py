@@ -20,12 +20,18 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import callbacks as callbacks_module
 from . import optimizers
 from .utils.random import get_rng
+
+if TYPE_CHECKING:
+    from .losses import Loss
+    from .metrics import Metric
 
 
 def _format_logs(logs: dict) -> str:
@@ -208,7 +214,9 @@ class Trainer:
     """``compile``/``fit``/``evaluate``/``predict``; mixed into ``chalknet.Model``."""
 
     # ----- compile ---------------------------------------------------------------------------
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None) -> None:
+    def compile(self, optimizer: str | optimizers.Optimizer = "rmsprop",
+                loss: str | Loss | None = None,
+                metrics: Sequence[str | Metric] | None = None) -> None:
         """Choose the optimizer, the loss and the metrics reported during training.
 
         Each may be a Keras name ("adam", "categorical_crossentropy", "accuracy") or an
@@ -302,8 +310,12 @@ class Trainer:
         return self._loss_and_logs(y, self.forward(x, training=False))
 
     # ----- fit -------------------------------------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose=1, callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+    def fit(self, x: np.ndarray | None = None, y: np.ndarray | None = None,
+            batch_size: int | None = 32, epochs: int = 1, verbose: int | str = 1,
+            callbacks: Sequence[callbacks_module.Callback] | None = None,
+            validation_split: float = 0.0,
+            validation_data: tuple[np.ndarray, np.ndarray] | None = None, shuffle: bool = True,
+            initial_epoch: int = 0) -> callbacks_module.History:
         """Train for ``epochs`` passes over (x, y); returns a ``History``.
 
         validation_split: the fraction of the data held out for validation. As in Keras it is
@@ -431,8 +443,10 @@ class Trainer:
             callback_list.on_test_end(logs=logs)
         return logs
 
-    def evaluate(self, x=None, y=None, batch_size=32, verbose=1, return_dict=False,
-                 callbacks=None):
+    def evaluate(self, x: np.ndarray | None = None, y: np.ndarray | None = None,
+                 batch_size: int | None = 32, verbose: int | str = 1, return_dict: bool = False,
+                 callbacks: Sequence[callbacks_module.Callback] | None = None,
+                 ) -> float | list[float] | dict[str, float]:
         """Loss (with regularization) and metrics on (x, y), in inference mode.
 
         Returns ``[loss, *metrics]``, a float when no metrics were compiled, or a dict with
@@ -453,7 +467,8 @@ class Trainer:
         values = [logs[name] for name in self.metrics_names]
         return values[0] if len(values) == 1 else values
 
-    def predict(self, x, batch_size=32, verbose=0, callbacks=None) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int | None = 32, verbose: int | str = 0,
+                callbacks: Sequence[callbacks_module.Callback] | None = None) -> np.ndarray:
         """The model's outputs for ``x``, computed in batches in inference mode.
 
         ``verbose`` defaults to 0 (Keras prints a line for every call; lessons call predict
@@ -482,18 +497,20 @@ class Trainer:
         values = [logs[name] for name in self.metrics_names]
         return values[0] if len(values) == 1 else values
 
-    def train_on_batch(self, x, y, return_dict=False):
+    def train_on_batch(self, x: np.ndarray, y: np.ndarray, return_dict: bool = False,
+                       ) -> float | list[float] | dict[str, float]:
         """One training step on exactly this batch; returns loss (and metrics) before it."""
         self._require_compiled("train_on_batch")
         x, y = _check_arrays(f"{self.name}.train_on_batch", x, y)
         return self._as_result(self._train_step(x, y), return_dict)
 
-    def test_on_batch(self, x, y, return_dict=False):
+    def test_on_batch(self, x: np.ndarray, y: np.ndarray, return_dict: bool = False,
+                      ) -> float | list[float] | dict[str, float]:
         """Loss (and metrics) on this batch in inference mode; nothing is updated."""
         self._require_compiled("test_on_batch")
         x, y = _check_arrays(f"{self.name}.test_on_batch", x, y)
         return self._as_result(self._test_step(x, y), return_dict)
 
-    def predict_on_batch(self, x) -> np.ndarray:
+    def predict_on_batch(self, x: np.ndarray) -> np.ndarray:
         """The outputs for this batch, in inference mode."""
         return self.forward(np.asarray(x), training=False)

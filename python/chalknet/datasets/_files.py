@@ -15,6 +15,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Container, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ def cache_dir() -> Path:
     return Path(root) if root else Path.home() / ".chalknet" / "datasets"
 
 
-def sha256_of(path) -> str:
+def sha256_of(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
@@ -40,7 +41,7 @@ def sha256_of(path) -> str:
     return digest.hexdigest()
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """An IDX file (gzip-compressed or not) as a NumPy array.
 
     IDX: two zero bytes, a type byte (0x08 = unsigned byte), the number of dimensions, then
@@ -63,7 +64,8 @@ def read_idx(path) -> np.ndarray:
         dtype.newbyteorder("="))
 
 
-def fetch(dataset: str, filename: str, mirrors, accepted_sha256) -> Path:
+def fetch(dataset: str, filename: str, mirrors: Iterable[str],
+          accepted_sha256: Container[str]) -> Path:
     """The path of ``<cache>/<dataset>/<filename>``, downloaded from the first mirror that
     works when it is not there yet. A file whose checksum is not accepted is an error."""
     folder = cache_dir() / dataset
@@ -94,7 +96,7 @@ def fetch(dataset: str, filename: str, mirrors, accepted_sha256) -> Path:
     )
 
 
-def _download(url: str, path: Path, accepted_sha256) -> None:
+def _download(url: str, path: Path, accepted_sha256: Container[str]) -> None:
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                              suffix=".part")
     try:

@@ -13,6 +13,8 @@ MNIST is by Yann LeCun, Corinna Cortes and Christopher J. C. Burges (CC BY-SA 3.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._files import fetch, read_idx
 
 MIRRORS = (
@@ -36,16 +38,16 @@ CHECKSUMS = {
 }
 
 
-def _load(filename: str):
+def _load(filename: str) -> np.ndarray:
     return read_idx(fetch("mnist", filename, MIRRORS, CHECKSUMS[filename]))
 
 
-def load_test_data():
+def load_test_data() -> tuple[np.ndarray, np.ndarray]:
     """Only the 10,000 test images and labels (two small files)."""
     return _load("t10k-images-idx3-ubyte.gz"), _load("t10k-labels-idx1-ubyte.gz")
 
 
-def load_data():
+def load_data() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """``(x_train, y_train), (x_test, y_test)``: uint8 images (n, 28, 28) and labels (n,)."""
     x_test, y_test = load_test_data()
     x_train = _load("train-images-idx3-ubyte.gz")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from importlib import resources
 
+import numpy as np
+
 from ._files import read_idx
 
 TRAIN_SIZE = 8000
 
 
-def load_data():
+def load_data() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """``(x_train, y_train), (x_test, y_test)`` from the bundled digits (8,000 / 2,000)."""
     folder = resources.files(__package__) / "data"
     with resources.as_file(folder / "t10k-images-idx3-ubyte.gz") as images_path, \

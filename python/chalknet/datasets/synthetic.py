@@ -12,12 +12,14 @@ import numpy as np
 from ..utils.random import get_rng
 
 
-def _rng(seed):
+def _rng(seed: int | None) -> np.random.Generator:
     return get_rng() if seed is None else np.random.default_rng(seed)
 
 
-def polynomial_regression(n_samples=200, coefficients=(1.0, -2.0, 0.5), noise=0.1,
-                          x_range=(-2.0, 2.0), seed=None):
+def polynomial_regression(n_samples: int = 200,
+                          coefficients: tuple[float, ...] = (1.0, -2.0, 0.5),
+                          noise: float = 0.1, x_range: tuple[float, float] = (-2.0, 2.0),
+                          seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """x uniform on ``x_range``, y = c0 + c1 x + c2 x^2 + ... + Gaussian noise (std ``noise``).
 
     Returns ``(x, y)`` with shapes (n_samples, 1) and (n_samples, 1), for fitting the curve
@@ -30,7 +32,8 @@ def polynomial_regression(n_samples=200, coefficients=(1.0, -2.0, 0.5), noise=0.
     return x.astype(np.float32), y.astype(np.float32)
 
 
-def spirals(n_samples=400, noise=0.02, turns=1.5, seed=None):
+def spirals(n_samples: int = 400, noise: float = 0.02, turns: float = 1.5,
+            seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaved spirals, one per class: not linearly separable, the classic test of
     what a hidden layer buys. Returns ``x`` (n_samples, 2) and labels ``y`` (n_samples,) in {0, 1}
     (half of each; the class-1 spiral is the class-0 spiral turned by 180 degrees). Points
@@ -51,7 +54,8 @@ def spirals(n_samples=400, noise=0.02, turns=1.5, seed=None):
     return x[order].astype(np.float32), y[order]
 
 
-def xor(n_samples=None, noise=0.1, seed=None):
+def xor(n_samples: int | None = None, noise: float = 0.1,
+        seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The XOR problem. With ``n_samples=None``: the four corners of the truth table,
     x = [[0,0],[0,1],[1,0],[1,1]], y = [0,1,1,0]. Otherwise ``n_samples`` points drawn near
     the corners (Gaussian jitter of std ``noise``), labelled by their corner. Returns
@@ -66,7 +70,8 @@ def xor(n_samples=None, noise=0.1, seed=None):
     return x.astype(np.float32), labels[which].reshape(-1, 1)
 
 
-def sine_sequences(n_samples=1000, steps=50, noise=0.05, seed=None):
+def sine_sequences(n_samples: int = 1000, steps: int = 50, noise: float = 0.05,
+                   seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Windows of noisy sine waves for next-value prediction with a recurrent network.
 
     Each sample is ``steps`` values of sin(f t + phase) with a random frequency f in

@@ -27,6 +27,8 @@ element to [-clipvalue, clipvalue] (at most one of the three, as Keras).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -36,12 +38,13 @@ from .schedules import LearningRateSchedule
 # ----- the update rules, one function each -----------------------------------------------------
 
 
-def sgd_update(w, g, lr):
+def sgd_update(w: np.ndarray, g: np.ndarray, lr: float) -> None:
     """Plain gradient descent: w <- w - lr * g."""
     w -= lr * g
 
 
-def momentum_update(w, g, velocity, lr, momentum, nesterov):
+def momentum_update(w: np.ndarray, g: np.ndarray, velocity: np.ndarray, lr: float,
+                    momentum: float, nesterov: bool) -> None:
     """SGD with momentum; ``velocity`` is the running step (Keras keeps it as "momentum")."""
     velocity *= momentum
     velocity -= lr * g  # v <- momentum * v - lr * g
@@ -52,14 +55,16 @@ def momentum_update(w, g, velocity, lr, momentum, nesterov):
         w += velocity
 
 
-def adagrad_update(w, g, accumulator, lr, epsilon):
+def adagrad_update(w: np.ndarray, g: np.ndarray, accumulator: np.ndarray, lr: float,
+                   epsilon: float) -> None:
     """Adagrad: each weight's step shrinks with the sum of its squared gradients so far."""
     accumulator += g * g
     w -= lr * g / np.sqrt(accumulator + epsilon)
 
 
-def rmsprop_update(w, g, velocity, lr, rho, epsilon, momentum=0.0, step=None,
-                   average_gradient=None):
+def rmsprop_update(w: np.ndarray, g: np.ndarray, velocity: np.ndarray, lr: float, rho: float,
+                   epsilon: float, momentum: float = 0.0, step: np.ndarray | None = None,
+                   average_gradient: np.ndarray | None = None) -> None:
     """RMSprop: divide the gradient by a running root-mean-square of recent gradients.
 
     ``centered`` RMSprop (``average_gradient`` given) divides by an estimate of the variance
@@ -81,7 +86,9 @@ def rmsprop_update(w, g, velocity, lr, rho, epsilon, momentum=0.0, step=None,
         w -= increment
 
 
-def adam_update(w, g, m, v, lr, beta_1, beta_2, epsilon, t, v_max=None):
+def adam_update(w: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, lr: float,
+                beta_1: float, beta_2: float, epsilon: float, t: int,
+                v_max: np.ndarray | None = None) -> None:
     """Adam at step ``t`` (1, 2, ...): moving averages of g and g^2, bias-corrected.
 
     The two bias corrections are folded into the step size (Kingma & Ba, end of Section 2),
@@ -97,7 +104,7 @@ def adam_update(w, g, m, v, lr, beta_1, beta_2, epsilon, t, v_max=None):
     w -= step_size * m / (np.sqrt(v) + epsilon)
 
 
-def decoupled_weight_decay(w, lr, weight_decay):
+def decoupled_weight_decay(w: np.ndarray, lr: float, weight_decay: float) -> None:
     """AdamW's decay, applied to the weight itself, not through the gradient: w <- w - lr*wd*w."""
     w -= lr * weight_decay * w
 
@@ -105,13 +112,13 @@ def decoupled_weight_decay(w, lr, weight_decay):
 # ----- clipping ----------------------------------------------------------------------------------
 
 
-def clip_by_norm(g, max_norm):
+def clip_by_norm(g: np.ndarray, max_norm: float) -> np.ndarray:
     """g scaled down to L2 norm ``max_norm`` when it is longer; unchanged otherwise."""
     norm = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
     return g * (max_norm / norm) if norm > max_norm else g
 
 
-def clip_by_global_norm(grads, max_norm):
+def clip_by_global_norm(grads: Iterable[np.ndarray], max_norm: float) -> list[np.ndarray]:
     """All gradients scaled by one factor so that their joint L2 norm is at most ``max_norm``."""
     total = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
     if total <= max_norm:
@@ -132,8 +139,10 @@ class Optimizer:
 
     _slot_names: tuple[str, ...] = ()
 
-    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None,
-                 global_clipnorm=None, name=None):
+    def __init__(self, learning_rate: float | LearningRateSchedule | Callable[[int], float] = 0.001,
+                 weight_decay: float | None = None, clipnorm: float | None = None,
+                 clipvalue: float | None = None, global_clipnorm: float | None = None,
+                 name: str | None = None):
         set_options = [n for n, v in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
                                       ("global_clipnorm", global_clipnorm)) if v is not None]
         if len(set_options) > 1:
@@ -178,7 +187,7 @@ class Optimizer:
         return self._learning_rate
 
     @learning_rate.setter
-    def learning_rate(self, value) -> None:
+    def learning_rate(self, value: float | LearningRateSchedule | Callable[[int], float]) -> None:
         if callable(self._learning_rate) and not callable(value):
             raise TypeError(
                 f"{type(self).__name__}: this optimizer's learning rate comes from a schedule "
@@ -193,7 +202,7 @@ class Optimizer:
         """The variables this optimizer has state for, in the order they were first seen."""
         return list(self._variables)
 
-    def build(self, variables) -> None:
+    def build(self, variables: Iterable[np.ndarray]) -> None:
         """Create the state of ``variables`` now (otherwise it is created on first use)."""
         for variable in variables:
             self._slots_for(variable)
@@ -217,7 +226,7 @@ class Optimizer:
             state.extend(slots[name] for name in self._slot_names)
         return state
 
-    def set_state(self, state, variables) -> None:
+    def set_state(self, state: Iterable[np.ndarray], variables: Iterable[np.ndarray]) -> None:
         """Restore ``get_state()`` output for ``variables`` (the same variables, same order)."""
         state = list(state)
         variables = list(variables)
@@ -252,7 +261,7 @@ class Optimizer:
             return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
         return grads
 
-    def apply_gradients(self, grads_and_vars) -> None:
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[np.ndarray, np.ndarray]]) -> None:
         """Update each variable in place from its gradient, then count one iteration."""
         pairs = list(grads_and_vars)
         for g, w in pairs:
@@ -307,7 +316,8 @@ class Optimizer:
 class SGD(Optimizer):
     """Gradient descent, with optional (Nesterov) momentum. Keras defaults: lr 0.01, momentum 0."""
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule | Callable[[int], float] = 0.01,
+                 momentum: float = 0.0, nesterov: bool = False, **kwargs: Any):
         super().__init__(learning_rate=learning_rate, **kwargs)
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"SGD: momentum must be in [0, 1], got {momentum!r}")
@@ -321,7 +331,7 @@ class SGD(Optimizer):
         else:
             sgd_update(w, g, lr)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
@@ -330,8 +340,9 @@ class Adagrad(Optimizer):
 
     _slot_names = ("accumulator",)
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
-                 **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule | Callable[[int], float] = 0.001,
+                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
+                 **kwargs: Any):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator_value = float(initial_accumulator_value)
         self.epsilon = float(epsilon)
@@ -342,7 +353,7 @@ class Adagrad(Optimizer):
     def _update(self, w, g, slots, lr):
         adagrad_update(w, g, slots["accumulator"], lr, self.epsilon)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(),
                 "initial_accumulator_value": self.initial_accumulator_value,
                 "epsilon": self.epsilon}
@@ -351,8 +362,9 @@ class Adagrad(Optimizer):
 class RMSprop(Optimizer):
     """RMSprop. Keras defaults: lr 0.001, rho 0.9, momentum 0, epsilon 1e-7, centered False."""
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False,
-                 **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule | Callable[[int], float] = 0.001,
+                 rho: float = 0.9, momentum: float = 0.0, epsilon: float = 1e-7,
+                 centered: bool = False, **kwargs: Any):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.rho = float(rho)
         self.momentum = float(momentum)
@@ -366,7 +378,7 @@ class RMSprop(Optimizer):
                        momentum=self.momentum, step=slots.get("momentum"),
                        average_gradient=slots.get("average_gradient"))
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
                 "epsilon": self.epsilon, "centered": self.centered}
 
@@ -374,8 +386,9 @@ class RMSprop(Optimizer):
 class Adam(Optimizer):
     """Adam. Keras defaults: lr 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7, amsgrad False."""
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule | Callable[[int], float] = 0.001,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
+                 amsgrad: bool = False, **kwargs: Any):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
@@ -387,7 +400,7 @@ class Adam(Optimizer):
         adam_update(w, g, slots["m"], slots["v"], lr, self.beta_1, self.beta_2, self.epsilon,
                     t=self.iterations + 1, v_max=slots.get("v_max"))
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
@@ -395,8 +408,9 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """Adam with decoupled weight decay. Keras defaults: Adam's, and weight_decay 0.004."""
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, amsgrad=False, **kwargs):
+    def __init__(self, learning_rate: float | LearningRateSchedule | Callable[[int], float] = 0.001,
+                 weight_decay: float = 0.004, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, **kwargs: Any):
         if weight_decay is None:
             raise ValueError("AdamW: weight_decay must be a number (use Adam for no decay)")
         super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
@@ -407,7 +421,7 @@ _ALIASES = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "a
 _CLASSES = {cls.__name__: cls for cls in _ALIASES.values()}
 
 
-def get(identifier) -> Optimizer:
+def get(identifier: str | dict | Optimizer) -> Optimizer:
     """An optimizer from a Keras name ("adam", "sgd", ...), a config dict or an instance."""
     if isinstance(identifier, Optimizer):
         return identifier

@@ -26,8 +26,8 @@ class ExponentialDecay(LearningRateSchedule):
     ``decay_steps`` updates.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False,
-                 name="ExponentialDecay"):
+    def __init__(self, initial_learning_rate: float, decay_steps: int | float,
+                 decay_rate: float, staircase: bool = False, name: str = "ExponentialDecay"):
         if decay_steps <= 0:
             raise ValueError(f"ExponentialDecay: decay_steps must be > 0, got {decay_steps!r}")
         self.initial_learning_rate = float(initial_learning_rate)

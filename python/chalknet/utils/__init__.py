@@ -1,5 +1,7 @@
 """Utilities: random seeds (more arrive with the engine)."""
 
+from __future__ import annotations
+
 from .random import get_rng, set_random_seed
 
 __all__ = ["get_rng", "set_random_seed"]

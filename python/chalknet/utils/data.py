@@ -7,12 +7,18 @@ model does on data it has not seen, their spread how much that estimate can be t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from .random import get_rng
 
+if TYPE_CHECKING:
+    from ..models import Model
 
-def _generator(random_state):
+
+def _generator(random_state: int | None) -> np.random.Generator:
     return get_rng() if random_state is None else np.random.default_rng(random_state)
 
 
@@ -28,7 +34,8 @@ def _sample_count(arrays) -> int:
     return counts.pop()
 
 
-def train_test_split(*arrays, test_size=0.25, shuffle=True, random_state=None):
+def train_test_split(*arrays: np.ndarray, test_size: float | int = 0.25, shuffle: bool = True,
+                     random_state: int | None = None) -> list[np.ndarray]:
     """Split arrays into a training and a test part, like scikit-learn's function.
 
     ``test_size``: a fraction in (0, 1) or a number of samples. Returns
@@ -61,14 +68,15 @@ class KFold:
     one sample more, as scikit-learn does. ``shuffle`` permutes the samples once first.
     """
 
-    def __init__(self, n_splits=5, shuffle=False, random_state=None):
+    def __init__(self, n_splits: int = 5, shuffle: bool = False, random_state: int | None = None):
         if int(n_splits) < 2:
             raise ValueError(f"KFold: n_splits must be >= 2, got {n_splits}")
         self.n_splits = int(n_splits)
         self.shuffle = shuffle
         self.random_state = random_state
 
-    def split(self, x, y=None):
+    def split(self, x: np.ndarray, y: np.ndarray | None = None,
+              ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         count = len(x)
         if count < self.n_splits:
             raise ValueError(f"KFold: cannot make {self.n_splits} folds from {count} samples")
@@ -87,7 +95,9 @@ class KFold:
         return self.n_splits
 
 
-def cross_validate(build_model, x, y, cv=5, fit_kwargs=None, shuffle=True, random_state=None):
+def cross_validate(build_model: Callable[[], Model], x: np.ndarray, y: np.ndarray,
+                   cv: int | KFold = 5, fit_kwargs: dict[str, Any] | None = None,
+                   shuffle: bool = True, random_state: int | None = None) -> dict[str, list]:
     """Train ``build_model()`` (a function returning a fresh compiled model) on each of the
     ``cv`` folds and evaluate it on the held-out part.
 

@@ -34,12 +34,18 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .random import set_random_seed
 
+if TYPE_CHECKING:
+    from ..layers.base import Layer
 
-def numerical_gradient(f, x: np.ndarray, step: float = 1e-5) -> np.ndarray:
+
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, step: float = 1e-5) -> np.ndarray:
     """dL/dx of the scalar function ``f()`` by central differences, perturbing ``x`` in place
     (one entry at a time; each is restored)."""
     grad = np.zeros(x.shape, dtype=np.float64)
@@ -57,7 +63,7 @@ def numerical_gradient(f, x: np.ndarray, step: float = 1e-5) -> np.ndarray:
     return grad
 
 
-def relative_error(analytic, numeric) -> float:
+def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     """max |analytic - numeric| / max(max |analytic|, max |numeric|); 0 when both are 0."""
     analytic = np.asarray(analytic, dtype=np.float64)
     numeric = np.asarray(numeric, dtype=np.float64)
@@ -128,8 +134,9 @@ def _as_float64_layer(target):
     return clone
 
 
-def gradient_check(target, x, *, training=False, seed=None, step=1e-5, tolerance=1e-6,
-                   projection_seed=0, verbose=False) -> GradientCheckReport:
+def gradient_check(target: Layer, x: np.ndarray, *, training: bool = False,
+                   seed: int | None = None, step: float = 1e-5, tolerance: float = 1e-6,
+                   projection_seed: int = 0, verbose: bool = False) -> GradientCheckReport:
     """Check ``target.backward`` (and its stored weight gradients) against central differences.
 
     target: anything with ``forward(x, training)``, ``backward(dy)``, ``get_weights()``,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 
-def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
+def to_categorical(y: np.ndarray, num_classes: int | None = None,
+                   dtype: DTypeLike = "float32") -> np.ndarray:
     """One-hot rows from integer class labels, as ``keras.utils.to_categorical``.
 
     y: integers in [0, num_classes), any shape (a trailing axis of 1 is dropped);
@@ -27,7 +29,7 @@ def to_categorical(y, num_classes=None, dtype="float32") -> np.ndarray:
     return one_hot
 
 
-def normalize(x, axis=-1, order=2) -> np.ndarray:
+def normalize(x: np.ndarray, axis: int = -1, order: int | float = 2) -> np.ndarray:
     """x divided by its ``order``-norm along ``axis`` (zero vectors are left as they are), as
     ``keras.utils.normalize``."""
     x = np.asarray(x)

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ..callbacks import History
+
 
 def _pyplot():
     try:
@@ -14,7 +23,9 @@ def _pyplot():
     return plt
 
 
-def plot_history(history, metrics=None, path=None, show=False):
+def plot_history(history: History | dict[str, list[float]],
+                 metrics: Sequence[str] | None = None, path: str | os.PathLike | None = None,
+                 show: bool = False) -> Figure:
     """One panel per quantity ("loss", "accuracy", ...), training and validation curves
     against the epoch. ``history`` is a History or its ``.history`` dict. Saves the figure
     to ``path`` when given (PNG by extension) and returns the matplotlib Figure."""
