@@ -23,14 +23,14 @@ class ActivationFunction:
 
     name = "activation"
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def derivative(self, x, y):
+    def derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """f'(x) elementwise, given x and y = f(x)."""
         raise NotImplementedError
 
-    def backward(self, x, y, dy):
+    def backward(self, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
         """dL/dx = dL/dy * f'(x) (chain rule, elementwise)."""
         return dy * self.derivative(x, y)
 
@@ -46,13 +46,13 @@ class Linear(ActivationFunction):
 
     name = "linear"
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         return x
 
-    def derivative(self, x, y):
+    def derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.ones_like(x)
 
-    def backward(self, x, y, dy):
+    def backward(self, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
         return dy
 
 
@@ -65,12 +65,12 @@ class Sigmoid(ActivationFunction):
 
     name = "sigmoid"
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         e = np.exp(-np.abs(x))
         return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
-    def derivative(self, x, y):
+    def derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return y * (1.0 - y)
 
 
@@ -79,10 +79,10 @@ class Tanh(ActivationFunction):
 
     name = "tanh"
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.tanh(x)
 
-    def derivative(self, x, y):
+    def derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return 1.0 - y * y
 
 
@@ -91,13 +91,13 @@ class ReLU(ActivationFunction):
 
     name = "relu"
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0)
 
-    def derivative(self, x, y):
+    def derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (x > 0).astype(np.asarray(x).dtype)
 
-    def backward(self, x, y, dy):
+    def backward(self, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
         # dy * f'(x) in one pass: keep dy where x > 0
         return np.where(x > 0, dy, 0).astype(np.asarray(dy).dtype, copy=False)
 
@@ -110,16 +110,16 @@ class LeakyReLU(ActivationFunction):
 
     name = "leaky_relu"
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope: float = 0.01):
         self.negative_slope = float(negative_slope)
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.where(x > 0, x, x * self.negative_slope)
 
-    def derivative(self, x, y):
+    def derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(x > 0, 1.0, self.negative_slope).astype(np.asarray(x).dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"negative_slope": self.negative_slope}
 
 
@@ -128,17 +128,17 @@ class ELU(ActivationFunction):
 
     name = "elu"
 
-    def __init__(self, alpha=1.0):
+    def __init__(self, alpha: float = 1.0):
         self.alpha = float(alpha)
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         # expm1 of min(x, 0): accurate near 0 and never overflows for large positive x.
         return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
 
-    def derivative(self, x, y):
+    def derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(x > 0, 1.0, y + self.alpha).astype(np.asarray(x).dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"alpha": self.alpha}
 
 
@@ -150,10 +150,10 @@ class Softplus(ActivationFunction):
 
     name = "softplus"
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.logaddexp(0, x)
 
-    def derivative(self, x, y):
+    def derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return sigmoid(x)
 
 
@@ -169,17 +169,17 @@ class Softmax(ActivationFunction):
 
     name = "softmax"
 
-    def __call__(self, x):
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         shifted = x - np.max(x, axis=-1, keepdims=True, initial=-np.inf)
         e = np.exp(shifted)
         return e / np.sum(e, axis=-1, keepdims=True)
 
-    def derivative(self, x, y):
+    def derivative(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The diagonal of the Jacobian, y_i (1 - y_i); ``backward`` uses the full product."""
         return y * (1.0 - y)
 
-    def backward(self, x, y, dy):
+    def backward(self, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
         return y * (dy - np.sum(dy * y, axis=-1, keepdims=True))
 
 
@@ -197,7 +197,7 @@ _BY_NAME = {
 }
 
 
-def get(identifier) -> ActivationFunction:
+def get(identifier: str | ActivationFunction | None) -> ActivationFunction:
     """The activation for a Keras name ("relu"), an activation object, or None (linear)."""
     if identifier is None:
         return linear

@@ -32,7 +32,7 @@ __all__ = [
 # ----- regression ------------------------------------------------------------------------------
 
 
-def polynomial_features(x, degree: int) -> np.ndarray:
+def polynomial_features(x: np.ndarray, degree: int) -> np.ndarray:
     """The design matrix [1, x, x^2, ..., x^degree] of a 1-D input: shape (n, degree + 1).
 
     Column j holds x**j, so a weight vector w gives the polynomial y(x) = sum_j w_j x^j
@@ -61,7 +61,7 @@ def _check_design(name, features, targets):
     return features, targets
 
 
-def least_squares(features, targets) -> np.ndarray:
+def least_squares(features: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """The weights w minimising ||features @ w - targets||^2.
 
     In closed form w = (X^T X)^-1 X^T t, the normal equations (Bishop eq. 3.15). Forming X^T X
@@ -74,7 +74,8 @@ def least_squares(features, targets) -> np.ndarray:
     return weights
 
 
-def ridge(features, targets, l2: float, penalize_first: bool = False) -> np.ndarray:
+def ridge(features: np.ndarray, targets: np.ndarray, l2: float,
+          penalize_first: bool = False) -> np.ndarray:
     """The weights w minimising ||features @ w - targets||^2 + l2 * ||w||^2.
 
     In closed form w = (X^T X + l2 I)^-1 X^T t (Bishop eq. 3.28). The first column of a design
@@ -128,8 +129,8 @@ class BiasVariance:
                 f"variance={self.variance:.4g}, noise={self.noise:.4g})")
 
 
-def bias_variance_decomposition(predictions, true_values, noise_variance: float = 0.0
-                                ) -> BiasVariance:
+def bias_variance_decomposition(predictions: np.ndarray, true_values: np.ndarray,
+                                noise_variance: float = 0.0) -> BiasVariance:
     """Split the expected squared error of a model into bias^2 + variance + noise.
 
     predictions: shape (training sets, test points): the prediction y(x; D) at each test point
@@ -207,7 +208,7 @@ class GaussianGenerativeClassifier:
         self.regularization = float(regularization)
         self.classes = None
 
-    def fit(self, x, y) -> GaussianGenerativeClassifier:
+    def fit(self, x: np.ndarray, y: np.ndarray) -> GaussianGenerativeClassifier:
         """Estimate priors, means and the shared covariance; then the linear discriminant.
 
         x: (samples, features); y: (samples,) class labels (any sortable values, e.g. 0/1).
@@ -260,15 +261,15 @@ class GaussianGenerativeClassifier:
                              f"{self.means.shape[1]}), got {x.shape}")
         return x
 
-    def decision_function(self, x) -> np.ndarray:
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
         """The activations a_k(x) = w_k^T x + b_k, shape (samples, classes)."""
         return self._check_fitted(x) @ self.weights + self.bias
 
-    def predict_proba(self, x) -> np.ndarray:
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Posterior probabilities p(C_k | x) = softmax(a(x)), shape (samples, classes)."""
         return _softmax(self.decision_function(x))
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x: np.ndarray) -> np.ndarray:
         """The most probable class label of each sample."""
         return self.classes[np.argmax(self.decision_function(x), axis=1)]
 
@@ -279,6 +280,6 @@ class GaussianGenerativeClassifier:
             raise ValueError("binary_discriminant: needs a classifier fitted to exactly 2 classes")
         return self.weights[:, 1] - self.weights[:, 0], float(self.bias[1] - self.bias[0])
 
-    def score(self, x, y) -> float:
+    def score(self, x: np.ndarray, y: np.ndarray) -> float:
         """Accuracy: the fraction of samples whose predicted label equals y."""
         return float(np.mean(self.predict(x) == np.asarray(y)))

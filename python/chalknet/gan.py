@@ -35,11 +35,15 @@ means.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from . import losses as losses_module
 from . import optimizers as optimizers_module
-from .models import Sequential
+from .models import Model, Sequential
+from .optimizers import Optimizer
 from .utils.random import get_rng
 
 REAL, FAKE = 1.0, 0.0
@@ -61,8 +65,9 @@ class GAN:
     frozen inside ``combined = Sequential([generator, discriminator])``.
     """
 
-    def __init__(self, generator, discriminator, latent_dim: int,
-                 d_optimizer=None, g_optimizer=None):
+    def __init__(self, generator: Model, discriminator: Model, latent_dim: int,
+                 d_optimizer: str | Optimizer | None = None,
+                 g_optimizer: str | Optimizer | None = None):
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = int(latent_dim)
@@ -86,7 +91,7 @@ class GAN:
         """``count`` latent vectors z ~ N(0, I), float32, shape (count, latent_dim)."""
         return get_rng().standard_normal((count, self.latent_dim)).astype(np.float32)
 
-    def generate(self, count: int | None = None, noise=None) -> np.ndarray:
+    def generate(self, count: int | None = None, noise: np.ndarray | None = None) -> np.ndarray:
         """Generated samples G(z) (inference mode) for ``noise`` or ``count`` fresh draws."""
         if noise is None:
             noise = self.sample_noise(count)
@@ -111,7 +116,8 @@ class GAN:
         return float(self.combined.train_on_batch(noise, wanted))
 
     # ----- the loop --------------------------------------------------------------------------
-    def fit(self, x, epochs: int = 1, batch_size: int = 64, on_epoch_end=None,
+    def fit(self, x: np.ndarray, epochs: int = 1, batch_size: int = 64,
+            on_epoch_end: Callable[[int, GAN], Any] | None = None,
             verbose: int = 1) -> dict:
         """Alternate ``discriminator_step`` and ``generator_step`` over shuffled batches of
         ``x`` (the real samples, already scaled like the generator's output).
@@ -175,8 +181,9 @@ class ConditionalGAN(GAN):
     back through G and give only G's gradients to G's optimizer. D's weights are untouched.
     """
 
-    def __init__(self, generator, discriminator, latent_dim: int, num_classes: int,
-                 d_optimizer=None, g_optimizer=None, label_scale: float = 10.0):
+    def __init__(self, generator: Model, discriminator: Model, latent_dim: int,
+                 num_classes: int, d_optimizer: str | Optimizer | None = None,
+                 g_optimizer: str | Optimizer | None = None, label_scale: float = 10.0):
         self.num_classes = int(num_classes)
         self.label_scale = float(label_scale)
         self.loss = losses_module.BinaryCrossentropy()
@@ -186,7 +193,7 @@ class ConditionalGAN(GAN):
         """No combined model: G's optimizer is kept and fed G's gradients by hand."""
         self.g_optimizer = optimizers_module.get(g_optimizer)
 
-    def label_code(self, labels) -> np.ndarray:
+    def label_code(self, labels: np.ndarray) -> np.ndarray:
         """Integer labels -> ``label_scale * one_hot``, shape (count, num_classes), float32:
         the columns appended to the noise and to the discriminator's input."""
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
@@ -198,7 +205,8 @@ class ConditionalGAN(GAN):
     def sample_labels(self, count: int) -> np.ndarray:
         return get_rng().integers(0, self.num_classes, size=count)
 
-    def generate(self, count: int | None = None, noise=None, labels=None) -> np.ndarray:
+    def generate(self, count: int | None = None, noise: np.ndarray | None = None,
+                 labels: np.ndarray | None = None) -> np.ndarray:
         """Samples of the requested ``labels`` (random labels when None)."""
         if noise is None:
             noise = self.sample_noise(count if count is not None else len(labels))
@@ -207,7 +215,8 @@ class ConditionalGAN(GAN):
         return self.generator.predict_on_batch(np.concatenate([noise, self.label_code(labels)],
                                                               axis=1))
 
-    def discriminator_step(self, real: np.ndarray, real_labels=None) -> tuple[float, float]:
+    def discriminator_step(self, real: np.ndarray,
+                           real_labels: np.ndarray | None = None) -> tuple[float, float]:
         """D on three kinds of pairs: (real sample, its label) -> 1; (G(z, c), c) for random
         c -> 0; and (real sample, a wrong label) -> 0.
 
@@ -250,7 +259,8 @@ class ConditionalGAN(GAN):
                                                   _parameters(self.generator), strict=True)))
         return loss
 
-    def fit(self, x, labels=None, epochs: int = 1, batch_size: int = 64, on_epoch_end=None,
+    def fit(self, x: np.ndarray, labels: np.ndarray | None = None, epochs: int = 1,
+            batch_size: int = 64, on_epoch_end: Callable[[int, GAN], Any] | None = None,
             verbose: int = 1) -> dict:
         """As :meth:`GAN.fit`, with the real samples' ``labels`` (integers)."""
         x = np.asarray(x, dtype=np.float32)

@@ -27,10 +27,15 @@ for predictions (N, 1) (and vice versa), and sparse labels are integers of shape
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .activations import sigmoid as _sigmoid
 from .activations import softmax as _softmax
+
+if TYPE_CHECKING:
+    from .activations import ActivationFunction
 
 # Probabilities are clipped to [EPSILON, 1 - EPSILON] before a log, as Keras does (1e-7), so
 # log(0) never happens; the gradient is taken at the clipped value (a saturated wrong answer
@@ -80,13 +85,14 @@ class Loss:
 
     name = "loss"
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         raise NotImplementedError
 
-    def gradient(self, y_true, y_pred) -> np.ndarray:
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def preactivation_gradient(self, y_true, y_pred, activation):
+    def preactivation_gradient(self, y_true: np.ndarray, y_pred: np.ndarray,
+                               activation: ActivationFunction | None) -> np.ndarray | None:
         """dL/dz for the fused activation+loss pairs (see the module docstring), else None."""
         return None
 
@@ -94,10 +100,10 @@ class Loss:
         return {}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> Loss:
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({self.get_config()})"
 
 
@@ -106,11 +112,11 @@ class MeanSquaredError(Loss):
 
     name = "mean_squared_error"
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         y_true, y_pred = _match_shapes(y_true, y_pred, "MeanSquaredError")
         return float(np.mean(np.square(y_pred - y_true)))
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         y_true, y_pred = _match_shapes(y_true, y_pred, "MeanSquaredError")
         return 2.0 * (y_pred - y_true) / y_pred.size
 
@@ -120,11 +126,11 @@ class MeanAbsoluteError(Loss):
 
     name = "mean_absolute_error"
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         y_true, y_pred = _match_shapes(y_true, y_pred, "MeanAbsoluteError")
         return float(np.mean(np.abs(y_pred - y_true)))
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         y_true, y_pred = _match_shapes(y_true, y_pred, "MeanAbsoluteError")
         return np.sign(y_pred - y_true) / y_pred.size
 
@@ -141,7 +147,7 @@ class BinaryCrossentropy(Loss):
 
     name = "binary_crossentropy"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0):
         self.from_logits = bool(from_logits)
         self.label_smoothing = _check_smoothing(label_smoothing, "BinaryCrossentropy")
 
@@ -152,7 +158,7 @@ class BinaryCrossentropy(Loss):
             y_true = y_true * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
         return y_true, y_pred
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         y_true, y_pred = self._labels(y_true, y_pred)
         if self.from_logits:
             z = y_pred
@@ -162,20 +168,21 @@ class BinaryCrossentropy(Loss):
             terms = -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
         return float(np.mean(terms))
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         y_true, y_pred = self._labels(y_true, y_pred)
         if self.from_logits:
             return (_sigmoid(y_pred) - y_true) / y_pred.size
         p = np.clip(y_pred, EPSILON, 1 - EPSILON)
         return (p - y_true) / (p * (1 - p)) / y_pred.size
 
-    def preactivation_gradient(self, y_true, y_pred, activation):
+    def preactivation_gradient(self, y_true: np.ndarray, y_pred: np.ndarray,
+                               activation: ActivationFunction | None) -> np.ndarray | None:
         if self.from_logits or getattr(activation, "name", None) != "sigmoid":
             return None
         y_true, y_pred = self._labels(y_true, y_pred)
         return (y_pred - y_true) / y_pred.size
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
 
@@ -191,7 +198,7 @@ class CategoricalCrossentropy(Loss):
 
     name = "categorical_crossentropy"
 
-    def __init__(self, from_logits=False, label_smoothing=0.0):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0):
         self.from_logits = bool(from_logits)
         self.label_smoothing = _check_smoothing(label_smoothing, type(self).__name__)
 
@@ -203,7 +210,7 @@ class CategoricalCrossentropy(Loss):
             y_true = y_true * (1 - self.label_smoothing) + self.label_smoothing / classes
         return y_true, y_pred
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         y_true, y_pred = self._labels(y_true, y_pred)
         if self.from_logits:
             shifted = y_pred - np.max(y_pred, axis=-1, keepdims=True)
@@ -216,7 +223,7 @@ class CategoricalCrossentropy(Loss):
     def _clipped_probabilities(y_pred):
         return np.clip(y_pred / np.sum(y_pred, axis=-1, keepdims=True), EPSILON, 1 - EPSILON)
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         y_true, y_pred = self._labels(y_true, y_pred)
         label_mass = np.sum(y_true, axis=-1, keepdims=True)
         if self.from_logits:
@@ -229,14 +236,15 @@ class CategoricalCrossentropy(Loss):
         q = self._clipped_probabilities(y_pred)
         return (-y_true / q + label_mass) / total / _samples(y_pred)
 
-    def preactivation_gradient(self, y_true, y_pred, activation):
+    def preactivation_gradient(self, y_true: np.ndarray, y_pred: np.ndarray,
+                               activation: ActivationFunction | None) -> np.ndarray | None:
         if self.from_logits or getattr(activation, "name", None) != "softmax":
             return None
         y_true, y_pred = self._labels(y_true, y_pred)
         label_mass = np.sum(y_true, axis=-1, keepdims=True)
         return (y_pred * label_mass - y_true) / _samples(y_pred)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
 
 
@@ -250,10 +258,10 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
 
     name = "sparse_categorical_crossentropy"
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits: bool = False):
         super().__init__(from_logits=from_logits)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"from_logits": self.from_logits}
 
     def _labels(self, y_true, y_pred):
@@ -296,12 +304,12 @@ class Hinge(Loss):
             return 2 * y_true - 1
         return y_true
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         y_true, y_pred = _match_shapes(y_true, y_pred, "Hinge")
         y = self._signed(y_true)
         return float(np.mean(np.maximum(1 - y * y_pred, 0)))
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         y_true, y_pred = _match_shapes(y_true, y_pred, "Hinge")
         y = self._signed(y_true)
         return np.where(1 - y * y_pred > 0, -y, 0).astype(y_pred.dtype) / y_pred.size
@@ -321,7 +329,7 @@ _ALIASES = {
 _CLASSES = {cls.__name__: cls for cls in _ALIASES.values()}
 
 
-def get(identifier) -> Loss:
+def get(identifier: str | dict | Loss) -> Loss:
     """A loss from a Keras name ("mse", "categorical_crossentropy", "MeanSquaredError"), a
     config dict from ``serialize``, or an object with ``__call__`` and ``gradient``."""
     if isinstance(identifier, str):
@@ -346,7 +354,7 @@ def get(identifier) -> Loss:
     raise TypeError(f"loss must be a name or a Loss object, got {identifier!r}")
 
 
-def serialize(loss) -> dict:
+def serialize(loss: Loss) -> dict:
     """JSON-serialisable description that ``get`` turns back into the loss."""
     return {"class_name": type(loss).__name__, "config": loss.get_config()}
 
@@ -399,10 +407,10 @@ class CTC(Loss):
         logit_lengths = np.full(y_pred.shape[0], y_pred.shape[1])
         return labels.astype(np.int64), y_pred, label_lengths, logit_lengths
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         return float(np.mean(_ops.ctc_loss(*self._arguments(y_true, y_pred))))
 
-    def gradient(self, y_true, y_pred):
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         args = self._arguments(y_true, y_pred)
         _, d_logits = _ops.ctc_loss_and_gradient(*args)
         return d_logits / d_logits.dtype.type(max(d_logits.shape[0], 1))

@@ -8,6 +8,8 @@ decides per batch, like Keras, whether the task is binary, categorical or sparse
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from . import losses as _losses
@@ -16,10 +18,10 @@ from . import losses as _losses
 class Metric:
     name = "metric"
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         raise NotImplementedError
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<metric {self.name}>"
 
 
@@ -44,31 +46,31 @@ def _same_shape(y_true, y_pred, metric):
     return y_true, y_pred
 
 
-def binary_accuracy(y_true, y_pred, threshold=0.5) -> float:
+def binary_accuracy(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0.5) -> float:
     """Fraction of entries where (y_pred > threshold) equals the 0/1 label."""
     y_true, y_pred = _same_shape(y_true, y_pred, "binary_accuracy")
     return float(np.mean((y_pred > threshold) == (y_true > 0.5)))
 
 
-def categorical_accuracy(y_true, y_pred) -> float:
+def categorical_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Fraction of samples whose most probable class is the one-hot label's class."""
     y_true, y_pred = _same_shape(y_true, y_pred, "categorical_accuracy")
     return float(np.mean(np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)))
 
 
-def sparse_categorical_accuracy(y_true, y_pred) -> float:
+def sparse_categorical_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Fraction of samples whose most probable class equals the integer label."""
     y_pred = np.asarray(y_pred)
     labels = _labels_as_classes(y_true, y_pred, "sparse_categorical_accuracy")
     return float(np.mean(np.argmax(y_pred, axis=-1) == labels))
 
 
-def mean_squared_error(y_true, y_pred) -> float:
+def mean_squared_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     y_true, y_pred = _same_shape(y_true, y_pred, "mean_squared_error")
     return float(np.mean(np.square(y_pred - y_true)))
 
 
-def mean_absolute_error(y_true, y_pred) -> float:
+def mean_absolute_error(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     y_true, y_pred = _same_shape(y_true, y_pred, "mean_absolute_error")
     return float(np.mean(np.abs(y_pred - y_true)))
 
@@ -76,15 +78,16 @@ def mean_absolute_error(y_true, y_pred) -> float:
 class MeanMetricWrapper(Metric):
     """A metric from a function ``fn(y_true, y_pred) -> float`` and a name."""
 
-    def __init__(self, fn, name):
+    def __init__(self, fn: Callable[[np.ndarray, np.ndarray], float], name: str):
         self.fn = fn
         self.name = name
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         return float(self.fn(y_true, y_pred))
 
 
-def accuracy_kind(y_true, y_pred, loss=None) -> str:
+def accuracy_kind(y_true: np.ndarray, y_pred: np.ndarray,
+                  loss: _losses.Loss | None = None) -> str:
     """"binary", "sparse_categorical" or "categorical": Keras's rule for metrics=["accuracy"].
 
     binary when the prediction has one output per sample (last axis 1, or no class axis) or the
@@ -113,11 +116,11 @@ class Accuracy(Metric):
     """Accuracy that picks binary, categorical or sparse categorical per call (Keras's rule,
     see ``accuracy_kind``); the name stays "accuracy"."""
 
-    def __init__(self, loss=None, name="accuracy"):
+    def __init__(self, loss: str | _losses.Loss | None = None, name: str = "accuracy"):
         self.loss = _losses.get(loss) if isinstance(loss, str) else loss
         self.name = name
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         kind = accuracy_kind(y_true, y_pred, self.loss)
         return _ACCURACY_BY_KIND[kind](y_true, y_pred)
 
@@ -125,10 +128,11 @@ class Accuracy(Metric):
 class ClassificationError(Accuracy):
     """1 - accuracy (the fraction of misclassified samples), with the same automatic choice."""
 
-    def __init__(self, loss=None, name="classification_error"):
+    def __init__(self, loss: str | _losses.Loss | None = None,
+                 name: str = "classification_error"):
         super().__init__(loss=loss, name=name)
 
-    def __call__(self, y_true, y_pred) -> float:
+    def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         return 1.0 - super().__call__(y_true, y_pred)
 
 
@@ -146,7 +150,8 @@ _LOSSES_AS_METRICS = ("binary_crossentropy", "categorical_crossentropy",
                       "sparse_categorical_crossentropy", "hinge")
 
 
-def get(identifier, loss=None) -> Metric:
+def get(identifier: str | Metric | Callable[[np.ndarray, np.ndarray], float],
+        loss: str | _losses.Loss | None = None) -> Metric:
     """A metric object from a name ("accuracy", "acc", "mse", "error", ...), a Metric, or a
     function ``fn(y_true, y_pred) -> float`` (named after the function). ``loss`` lets
     "accuracy" choose between binary, categorical and sparse accuracy as Keras does."""

@@ -48,19 +48,22 @@ earned it (picking up the key).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from . import optimizers as optimizers_module
 from .layers import Dense
 from .models import Input, Sequential
+from .optimizers import Optimizer
 from .utils.random import get_rng
 
 # ----- returns -------------------------------------------------------------------------------
 
 
-def discounted_returns(rewards, gamma: float) -> np.ndarray:
+def discounted_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
     """G_t = r_{t+1} + gamma G_{t+1} for every step of one episode, computed backwards.
 
     ``rewards[t]`` is the reward that followed the action at step t (S&B's r_{t+1}); after
@@ -93,7 +96,7 @@ class Discrete:
 class Box:
     """Real vectors of a fixed shape (like gymnasium's ``spaces.Box``, shape only)."""
 
-    def __init__(self, shape):
+    def __init__(self, shape: tuple[int, ...]):
         self.shape = tuple(shape)
 
 
@@ -136,13 +139,14 @@ class KeyDoorCorridor:
         observation[-1] = float(self._has_key)
         return observation
 
-    def reset(self, seed=None, options=None):
+    def reset(self, seed: int | None = None,
+              options: dict | None = None) -> tuple[np.ndarray, dict]:
         """Start a new episode. (The corridor is deterministic: ``seed`` is accepted for
         gymnasium's API and has nothing to draw.)"""
         self._position, self._has_key, self._steps, self._done = 0, False, 0, False
         return self._observation(), {}
 
-    def step(self, action):
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._done:
             raise RuntimeError("KeyDoorCorridor.step: the episode is over; call reset() first")
         action = int(action)
@@ -166,8 +170,8 @@ class KeyDoorCorridor:
 # ----- networks ------------------------------------------------------------------------------
 
 
-def policy_network(observation_size: int, n_actions: int, hidden=(32,), activation="tanh",
-                   dtype="float32") -> Sequential:
+def policy_network(observation_size: int, n_actions: int, hidden: Sequence[int] = (32,),
+                   activation: str = "tanh", dtype: str = "float32") -> Sequential:
     """observation -> Dense hidden layers -> Dense(n_actions, softmax): pi(. | s).
 
     The output layer starts with zero weights, so the first policy is uniform in every state:
@@ -185,7 +189,8 @@ def policy_network(observation_size: int, n_actions: int, hidden=(32,), activati
 # ----- the policy gradient -------------------------------------------------------------------
 
 
-def surrogate_loss(policy, observations, actions, advantages, n_episodes: int) -> float:
+def surrogate_loss(policy: Sequential, observations: np.ndarray, actions: np.ndarray,
+                   advantages: np.ndarray, n_episodes: int) -> float:
     """L = -(1/E) sum_t A_t log pi(a_t | s_t) for the steps of E episodes (module docstring).
 
     Its gradient is minus the REINFORCE estimate of grad J; finite differences of this number
@@ -195,7 +200,8 @@ def surrogate_loss(policy, observations, actions, advantages, n_episodes: int) -
     return float(-np.sum(np.asarray(advantages) * np.log(taken)) / n_episodes)
 
 
-def policy_gradient(policy, observations, actions, advantages, n_episodes: int):
+def policy_gradient(policy: Sequential, observations: np.ndarray, actions: np.ndarray,
+                    advantages: np.ndarray, n_episodes: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Backpropagate the surrogate loss through ``policy``; returns [(gradient, variable)].
 
     The last layer must be a Dense with a softmax activation. Its dL/dz is written out
@@ -222,7 +228,8 @@ def policy_gradient(policy, observations, actions, advantages, n_episodes: int):
             if layer.trainable and name in layer.trainable_weight_names]
 
 
-def sample_actions(probabilities, rng=None) -> np.ndarray:
+def sample_actions(probabilities: np.ndarray,
+                   rng: np.random.Generator | None = None) -> np.ndarray:
     """One action per row of ``probabilities`` (inverse-CDF sampling with chalknet's rng)."""
     rng = get_rng() if rng is None else rng
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -252,7 +259,8 @@ class Episode:
         return len(self.actions)
 
 
-def run_episodes(policy, envs, first_observations) -> list[Episode]:
+def run_episodes(policy: Sequential, envs: Sequence[Any],
+                 first_observations: Sequence[np.ndarray]) -> list[Episode]:
     """Play one episode in each environment, all in lockstep: one forward pass of the policy
     per step for every environment still running. ``first_observations`` come from reset."""
     n = len(envs)
@@ -295,7 +303,7 @@ class TrainingLog:
         return moving_average(self.episode_returns, window)
 
 
-def moving_average(values, window: int) -> np.ndarray:
+def moving_average(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     cumulative = np.concatenate([[0.0], np.cumsum(values)])
     ends = np.arange(1, len(values) + 1)
@@ -320,8 +328,10 @@ class REINFORCE:
 
     BASELINES = ("running_mean", "batch_mean", None)
 
-    def __init__(self, policy, optimizer=None, learning_rate=0.01, gamma=0.99,
-                 baseline="batch_mean", normalize_advantages=True, baseline_decay=0.9):
+    def __init__(self, policy: Sequential, optimizer: str | Optimizer | None = None,
+                 learning_rate: float = 0.01, gamma: float = 0.99,
+                 baseline: str | None = "batch_mean", normalize_advantages: bool = True,
+                 baseline_decay: float = 0.9):
         if baseline not in self.BASELINES:
             raise ValueError(f"REINFORCE: baseline must be one of {self.BASELINES}, "
                              f"got {baseline!r}")
@@ -336,7 +346,7 @@ class REINFORCE:
         self.baseline_decay = float(baseline_decay)
         self.running_mean = None  # the "running_mean" baseline, set after the first batch
 
-    def advantages(self, episodes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def advantages(self, episodes: Sequence[Episode]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(returns, baseline, advantages) for every step of the batch, episode after episode."""
         returns = np.concatenate([discounted_returns(e.rewards, self.gamma) for e in episodes])
         if self.baseline == "batch_mean":
@@ -351,7 +361,7 @@ class REINFORCE:
             advantages = advantages / (advantages.std() + 1e-8)
         return returns, baseline, advantages
 
-    def update(self, episodes) -> dict:
+    def update(self, episodes: Sequence[Episode]) -> dict:
         """One gradient step from a batch of finished episodes; returns what it computed."""
         returns, baseline, advantages = self.advantages(episodes)
         observations = np.concatenate([e.observations for e in episodes])
@@ -366,9 +376,10 @@ class REINFORCE:
         return {"returns": returns, "baseline": baseline, "advantages": advantages,
                 "lengths": [len(e) for e in episodes]}
 
-    def train(self, envs, episodes: int, seed: int | None = None,
+    def train(self, envs: Sequence[Any], episodes: int, seed: int | None = None,
               solve_threshold: float | None = None, solve_window: int = 100,
-              callback=None) -> TrainingLog:
+              callback: Callable[[REINFORCE, list[Episode], dict], Any] | None = None
+              ) -> TrainingLog:
         """Train on batches of ``len(envs)`` episodes (one per environment, in lockstep) until
         ``episodes`` episodes have been played, or until the mean return of the last
         ``solve_window`` episodes reaches ``solve_threshold`` (then ``log.solved_episode``).

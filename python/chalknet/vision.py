@@ -31,12 +31,17 @@ Pictures need matplotlib (``pip install 'chalknet[plot]'``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .layers.base import Layer
 from .models import Input, Sequential
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "class_score_gradient", "cnn_chapter", "content_loss", "deep_dream", "diagonal_stripes",
@@ -47,7 +52,7 @@ __all__ = [
 
 
 # ----- reaching into a model: layer lookup, sub-models, forward to several layers ------------
-def layer_index(model, layer) -> int:
+def layer_index(model: Sequential, layer: str | int | Layer) -> int:
     """Position of ``layer`` in ``model.layers``: a name, an index (negative counts from the
     end) or the layer object itself."""
     layers = _model_layers(model, "layer_index")
@@ -92,7 +97,8 @@ def _copy_layer(layer, activation=None):
     return type(layer).from_config(config)
 
 
-def feature_extractor(model, layer, *, preactivation=False, input_shape=None) -> Sequential:
+def feature_extractor(model: Sequential, layer: str | int | Layer, *, preactivation: bool = False,
+                      input_shape: tuple[int, ...] | None = None) -> Sequential:
     """A Sequential made of ``model``'s layers up to and including ``layer`` (name, index or
     object): its output is that layer's activation, like Keras's
     ``Model(model.input, model.get_layer(name).output)``.
@@ -161,7 +167,9 @@ def _as_images(x, model, what: str) -> np.ndarray:
 
 
 # ----- objectives: class score, filter activation ---------------------------------------------
-def class_score_gradient(model, x, class_index):
+def class_score_gradient(model: Sequential, x: np.ndarray,
+                         class_index: int | Sequence[int] | np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
     """Scores S_c(x) = z_c, the pre-softmax logits of the last layer, and dS_c/dx.
 
     ``class_index`` is one class for every image or one per image. Why the logit and not the
@@ -207,7 +215,7 @@ def _filter_gradient(extractor, x, filter_index, position=None):
 
 
 # ----- regularisers ---------------------------------------------------------------------------
-def total_variation(x) -> np.ndarray:
+def total_variation(x: np.ndarray) -> np.ndarray:
     """Squared total variation per image (Mahendran & Vedaldi 2015, eq. 8 with beta = 2):
     TV(x) = sum_{i,j,c} (x[i+1,j,c] - x[i,j,c])^2 + (x[i,j+1,c] - x[i,j,c])^2.
     Small for smooth images, large for pixel noise. Returns shape (N,)."""
@@ -217,7 +225,7 @@ def total_variation(x) -> np.ndarray:
     return (down**2).sum(axis=(1, 2, 3)) + (right**2).sum(axis=(1, 2, 3))
 
 
-def total_variation_gradient(x) -> np.ndarray:
+def total_variation_gradient(x: np.ndarray) -> np.ndarray:
     """dTV/dx: each difference d = x[k+1] - x[k] contributes 2d to x[k+1] and -2d to x[k]."""
     x = np.asarray(x)
     gradient = np.zeros_like(x)
@@ -299,8 +307,12 @@ def _start_images(model, count, x0, seed, what):
     return x0, rng
 
 
-def maximize_class(model, class_index, *, steps=150, step_size=0.02, l2=0.0, tv=0.5,
-                   clip=(0.0, 1.0), jitter=0, x0=None, seed=0, return_history=False):
+def maximize_class(model: Sequential, class_index: int | Sequence[int] | np.ndarray, *,
+                   steps: int = 150, step_size: float = 0.02, l2: float = 0.0,
+                   tv: float = 0.5, clip: tuple[float, float] | None = (0.0, 1.0),
+                   jitter: int = 0, x0: np.ndarray | None = None, seed: int = 0,
+                   return_history: bool = False
+                   ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Images that the model scores highest for ``class_index`` (one class or a list: one
     image per class, optimised together as a batch), by regularised gradient ascent on the
     pre-softmax score (see ``class_score_gradient`` for why not the probability).
@@ -326,9 +338,14 @@ def _output_units(model) -> int:
     return int(model.output_shape[-1])
 
 
-def maximize_filter(model, layer, filter_index, *, position=None, preactivation=True,
-                    steps=100, step_size=0.02, l2=0.0, tv=0.5, clip=(0.0, 1.0), jitter=0,
-                    x0=None, seed=0, return_history=False):
+def maximize_filter(model: Sequential, layer: str | int | Layer,
+                    filter_index: int | Sequence[int] | np.ndarray, *,
+                    position: tuple[int, int] | str | None = None, preactivation: bool = True,
+                    steps: int = 100, step_size: float = 0.02, l2: float = 0.0,
+                    tv: float = 0.5, clip: tuple[float, float] | None = (0.0, 1.0),
+                    jitter: int = 0, x0: np.ndarray | None = None, seed: int = 0,
+                    return_history: bool = False
+                    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Images that excite filter ``filter_index`` (one or a list) of ``layer`` the most: the
     same ascent as ``maximize_class`` on the filter's mean activation over the positions, or,
     with ``position`` = (row, column) or "center", on one unit (Erhan et al. 2009): only the
@@ -373,8 +390,10 @@ def _dream_gradient(extractor, x):
     return values, extractor.backward(activation / size)
 
 
-def deep_dream(model, image, layer, *, steps=25, step_size=0.03, octaves=(2, 1), jitter=1,
-               clip=(0.0, 1.0), seed=0, return_history=False):
+def deep_dream(model: Sequential, image: np.ndarray, layer: str | int | Layer, *, steps: int = 25,
+               step_size: float = 0.03, octaves: Sequence[int] = (2, 1), jitter: int = 1,
+               clip: tuple[float, float] | None = (0.0, 1.0), seed: int = 0,
+               return_history: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Amplify what ``layer`` sees in ``image``: gradient ascent on 1/2 mean(a_l(x)^2).
 
     octaves: block sizes from coarse to fine; for each, ``steps`` steps whose update is
@@ -399,7 +418,7 @@ def deep_dream(model, image, layer, *, steps=25, step_size=0.03, octaves=(2, 1),
 
 
 # ----- style transfer ----------------------------------------------------------------------
-def gram_matrix(features) -> np.ndarray:
+def gram_matrix(features: np.ndarray) -> np.ndarray:
     """Gram matrices G_ij = sum_p F_pi F_pj over the positions p (Gatys et al. 2016, eq. 3),
     of feature maps (N, H, W, C) -> (N, C, C): which filters fire together, wherever."""
     features = np.asarray(features)
@@ -410,14 +429,15 @@ def gram_matrix(features) -> np.ndarray:
     return np.einsum("npi,npj->nij", flat, flat)
 
 
-def content_loss(features, content_features):
+def content_loss(features: np.ndarray,
+                 content_features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """L_content = 1/2 sum (F - P)^2 per image (Gatys et al. eq. 1); returns (values (N,),
     dL/dF = F - P)."""
     difference = np.asarray(features) - np.asarray(content_features)
     return 0.5 * (difference.reshape(len(difference), -1) ** 2).sum(axis=1), difference
 
 
-def style_loss(features, style_gram):
+def style_loss(features: np.ndarray, style_gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """E = 1/(4 C^2 M^2) sum_ij (G_ij - A_ij)^2 per image (Gatys et al. eq. 4), G the Gram
     matrix of ``features`` (N, H, W, C), A = ``style_gram`` (C, C) or (N, C, C), M = H*W.
     Returns (values (N,), dE/dF = F (G - A) / (C^2 M^2), Gatys et al. eq. 6)."""
@@ -431,8 +451,11 @@ def style_loss(features, style_gram):
     return values, gradient.reshape(features.shape)
 
 
-def style_transfer_loss(model, content_image, style_image, *, content_layer, style_layers,
-                        content_weight=1.0, style_weight=1e6):
+def style_transfer_loss(model: Sequential, content_image: np.ndarray, style_image: np.ndarray,
+                        *, content_layer: str | int | Layer,
+                        style_layers: str | int | Layer | Sequence[str | int | Layer],
+                        content_weight: float = 1.0, style_weight: float = 1e6
+                        ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
     """The objective of style transfer as a function ``image -> (loss, dloss/dimage)``:
     loss = content_weight * L_content(content_layer) + style_weight * mean_l E_l (Gatys et
     al. 2016, eqs. 1, 4, 5 with equal weights w_l), the targets P (content activations) and A
@@ -471,9 +494,13 @@ def style_transfer_loss(model, content_image, style_image, *, content_layer, sty
     return loss_and_gradient
 
 
-def style_transfer(model, content_image, style_image, *, content_layer, style_layers,
-                   content_weight=1.0, style_weight=1e6, steps=300, learning_rate=0.02,
-                   clip=(0.0, 1.0), x0=None, return_history=False):
+def style_transfer(model: Sequential, content_image: np.ndarray, style_image: np.ndarray, *,
+                   content_layer: str | int | Layer,
+                   style_layers: str | int | Layer | Sequence[str | int | Layer],
+                   content_weight: float = 1.0, style_weight: float = 1e6, steps: int = 300,
+                   learning_rate: float = 0.02, clip: tuple[float, float] | None = (0.0, 1.0),
+                   x0: np.ndarray | None = None, return_history: bool = False
+                   ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """An image with the content of ``content_image`` at ``content_layer`` and the style
     (Gram matrices) of ``style_image`` at each of ``style_layers`` (Gatys et al. 2016):
     minimise  content_weight * L_content + style_weight * mean_l E_l  (see
@@ -520,8 +547,10 @@ def _new_figure(columns: int, rows: int, width: float, height: float):
     return figure, figure.subplots(rows, columns, squeeze=False)
 
 
-def plot_images(images, titles: Sequence[str] | None = None, *, columns=None, path=None,
-                suptitle=None, cmap="gray", scale=1.6):
+def plot_images(images: np.ndarray | Sequence[np.ndarray],
+                titles: Sequence[str] | None = None, *, columns: int | None = None,
+                path: str | os.PathLike | None = None, suptitle: str | None = None,
+                cmap: str = "gray", scale: float = 1.6) -> Figure:
     """A grid of images: an array (N, H, W[, 1]) or a list of (H, W[, 1]) images of any sizes,
     each drawn on its own min..max scale, with optional titles. Saves to ``path`` when given;
     returns the Figure."""
@@ -559,7 +588,8 @@ def _first_conv(model):
     raise ValueError(f"vision.plot_kernels: model {model.name!r} has no Conv2D layer")
 
 
-def plot_kernels(model_or_layer, *, channel=0, path=None):
+def plot_kernels(model_or_layer: Sequential | Layer, *, channel: int = 0,
+                 path: str | os.PathLike | None = None) -> Figure:
     """The kernels of a Conv2D layer (default: the model's first) as small pictures, one per
     filter, for input channel ``channel``. Blue-white-red: negative, zero, positive weights
     (each kernel on its own symmetric scale)."""
@@ -588,7 +618,8 @@ def plot_kernels(model_or_layer, *, channel=0, path=None):
     return figure
 
 
-def plot_feature_maps(model, image, layer, *, max_maps=32, path=None):
+def plot_feature_maps(model: Sequential, image: np.ndarray, layer: str | int | Layer, *,
+                      max_maps: int = 32, path: str | os.PathLike | None = None) -> Figure:
     """The activations of ``layer`` for one image: one grey picture per channel (at most
     ``max_maps``), beside the image itself."""
     x = _as_images(image, model, "plot_feature_maps")[:1]
@@ -606,7 +637,7 @@ def plot_feature_maps(model, image, layer, *, max_maps=32, path=None):
 
 
 # ----- the chapter: train the Keras MNIST convnet, then look inside it ------------------------
-def mnist_convnet(name="mnist_convnet") -> Sequential:
+def mnist_convnet(name: str = "mnist_convnet") -> Sequential:
     """The Keras "simple MNIST convnet" (keras.io/examples/vision/mnist_convnet): conv32 3x3
     relu - maxpool 2 - conv64 3x3 relu - maxpool 2 - flatten - dropout 0.5 - dense10 softmax."""
     from . import layers
@@ -623,14 +654,15 @@ def mnist_convnet(name="mnist_convnet") -> Sequential:
     ], name=name)
 
 
-def diagonal_stripes(size=28, width=3) -> np.ndarray:
+def diagonal_stripes(size: int = 28, width: int = 3) -> np.ndarray:
     """A (size, size, 1) texture of diagonal black and white stripes: the chapter's style image
     (a texture a digit never has, so its style is easy to see)."""
     rows, columns = np.mgrid[0:size, 0:size]
     return (((rows + columns) // width) % 2).astype(np.float32)[..., None]
 
 
-def cnn_chapter(output_dir, quick=False, *, epochs=5, seed=0, verbose=2) -> dict:
+def cnn_chapter(output_dir: str | os.PathLike, quick: bool = False, *, epochs: int = 5,
+                seed: int = 0, verbose: int = 2) -> dict:
     """The CNN chapter: train ``mnist_convnet`` on the 8,000 bundled MNIST digits (Adam,
     batch 128, ``epochs``; ``quick``: 1 epoch and shorter ascents), test it on the 2,000 others,
     then write into ``output_dir``: first-layer kernels, feature maps of a test digit, one
