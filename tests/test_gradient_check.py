@@ -6,6 +6,7 @@ import pytest
 
 from chalknet.layers import Dense, Layer
 from chalknet.utils import gradient_check, numerical_gradient, relative_error
+from layer_chain import Chain
 
 
 class WrongBias(Dense):
@@ -15,40 +16,6 @@ class WrongBias(Dense):
         dx = super().backward_preactivation(dz)
         self.set_gradient("bias", np.asarray(dz).reshape(-1, self.units)[0])
         return dx
-
-
-class Chain:
-    """A minimal 'model': two layers chained, with the protocol the engine's Model follows."""
-
-    def __init__(self, *layers):
-        self.layers = layers
-
-    def forward(self, x, training=False):
-        for layer in self.layers:
-            x = layer.forward(x, training=training)
-        return x
-
-    def backward(self, dy):
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
-        return dy
-
-    def get_weights(self):
-        return [w for layer in self.layers for w in layer.get_weights()]
-
-    def set_weights(self, weights):
-        weights = list(weights)
-        for layer in self.layers:
-            count = len(layer.weight_names)
-            layer.set_weights(weights[:count])
-            weights = weights[count:]
-
-    def get_gradients(self):
-        return [g for layer in self.layers for g in layer.get_gradients()]
-
-    @property
-    def weight_names(self):
-        return [name for layer in self.layers for name in layer.weight_names]
 
 
 def test_catches_a_wrong_gradient_and_names_it():

@@ -8,6 +8,7 @@ import chalknet
 from chalknet import losses
 from chalknet.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D, Normalization
 from chalknet.utils import gradient_check, numerical_gradient, relative_error
+from layer_chain import Chain
 
 
 @pytest.fixture(autouse=True)
@@ -18,38 +19,6 @@ def one_thread():
     chalknet.set_num_threads(1)
     yield
     chalknet.set_num_threads(threads)
-
-
-class Chain:
-    """Layers in sequence with the model protocol (forward/backward/weights/gradients)."""
-
-    def __init__(self, *layers):
-        self.layers = layers
-
-    def forward(self, x, training=False):
-        for layer in self.layers:
-            x = layer.forward(x, training=training)
-        return x
-
-    def backward(self, dy, preactivation=False):
-        last, *rest = reversed(self.layers)
-        dy = last.backward_preactivation(dy) if preactivation else last.backward(dy)
-        for layer in rest:
-            dy = layer.backward(dy)
-        return dy
-
-    def get_weights(self):
-        return [w for layer in self.layers for w in layer.get_weights()]
-
-    def set_weights(self, weights):
-        weights = list(weights)
-        for layer in self.layers:
-            count = len(layer.weight_names)
-            layer.set_weights(weights[:count])
-            weights = weights[count:]
-
-    def get_gradients(self):
-        return [g for layer in self.layers for g in layer.get_gradients()]
 
 
 def small_convnet():
