@@ -38,3 +38,16 @@ def offline_datasets(tmp_path_factory):
         patch.setenv("CHALKNET_DATA", str(cache))
         patch.setattr(_files, "_urlopen", _offline_urlopen(_files._urlopen))
         yield cache
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one kernel thread (files opt in with ``pytestmark``): their hundreds of
+    tiny kernel calls gain nothing from a second thread, and on a loaded machine each OpenMP
+    hand-off used to cost milliseconds (DESIGN.md, "OpenMP wait policy")."""
+    import chalknet
+
+    threads = chalknet.get_num_threads()
+    chalknet.set_num_threads(1)
+    yield
+    chalknet.set_num_threads(threads)

@@ -29,13 +29,7 @@ EXAMPLES = int(os.environ.get("CHALKNET_FUZZ_EXAMPLES_LAYERS", "3000"))
 BAD_DTYPES = [np.int32, np.int64, np.uint8, np.bool_, np.complex64, object, "U3"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny inputs: thread hand-off would dominate on this shared machine (DESIGN.md).
-    before = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _normalization(rng):

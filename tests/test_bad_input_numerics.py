@@ -17,13 +17,7 @@ import chalknet
 from chalknet import activations, callbacks, layers, losses
 from chalknet.utils import set_random_seed
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_fused_softmax_cross_entropy_gradient_at_huge_logits():

@@ -13,13 +13,7 @@ import chalknet
 from chalknet import callbacks, layers, optimizers
 from chalknet.utils import set_random_seed
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model():

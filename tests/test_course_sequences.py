@@ -13,7 +13,6 @@ import math
 import numpy as np
 import pytest
 
-import chalknet
 from chalknet import course
 from chalknet.course import (
     sequences_addition,
@@ -23,14 +22,7 @@ from chalknet.course import (
     sequences_language_model,
 )
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small recurrent kernels: one thread is faster than two on a busy 2-core machine."""
-    previous = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_chapter_is_registered_by_name_and_number():

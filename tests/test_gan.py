@@ -17,16 +17,7 @@ from chalknet.gan import GAN, ConditionalGAN
 from chalknet.layers import Dense, LeakyReLU
 from chalknet.utils import set_random_seed
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Small matrices: two OpenMP threads on this shared machine only add waiting.
-    from chalknet import get_num_threads, set_num_threads
-
-    previous = get_num_threads()
-    set_num_threads(1)
-    yield
-    set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----- the loop's mechanics, on tiny networks -------------------------------------------------

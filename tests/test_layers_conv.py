@@ -6,7 +6,6 @@ import json
 import numpy as np
 import pytest
 
-import chalknet
 from chalknet import regularizers
 from chalknet.layers import (
     AveragePooling2D,
@@ -21,16 +20,7 @@ from chalknet.layers import (
 )
 from chalknet.utils import gradient_check, set_random_seed
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Gradient checks make hundreds of calls on tiny images; with 2 OpenMP threads on a loaded
-    2-core machine each call can cost tens of milliseconds of thread hand-off (measured: 4-17 s
-    for one check instead of 0.05 s), so these correctness tests run on one thread."""
-    threads = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def naive_conv(x, kernel, bias, stride, pads, dilation):

@@ -4,21 +4,12 @@ and the fused softmax + cross-entropy path of the training step against finite d
 import numpy as np
 import pytest
 
-import chalknet
 from chalknet import losses
 from chalknet.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D, Normalization
 from chalknet.utils import gradient_check, numerical_gradient, relative_error
 from layer_chain import Chain
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Hundreds of tiny kernel calls: one thread avoids OpenMP hand-off costs on a loaded
-    machine (see tests/test_layers_conv.py)."""
-    threads = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_convnet():

@@ -6,17 +6,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import chalknet
 from chalknet import layers as L
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Many tiny kernel calls (see tests/test_layers_conv.py for why one thread)."""
-    threads = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @settings(max_examples=40, deadline=None)

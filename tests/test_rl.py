@@ -11,14 +11,7 @@ from chalknet import rl
 from chalknet.course import reinforcement as chapter
 from chalknet.utils import set_random_seed
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny matrices: one thread is many times faster than two on a busy 2-core machine.
-    previous = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----- discounted returns --------------------------------------------------------------------

@@ -16,13 +16,7 @@ from chalknet import layers, optimizers, saving
 from chalknet.models import load_model
 from chalknet.utils import set_random_seed
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trained_model(dtype="float32"):

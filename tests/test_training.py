@@ -12,15 +12,7 @@ import chalknet
 from chalknet import callbacks, layers, optimizers
 from chalknet.utils import set_random_seed
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Train on one thread: these tests check learning, not threading (the kernel tests do),
-    and on a shared 2-core machine OpenMP barriers on small matrices cost more than they give."""
-    threads = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def mnist_mini_flat():

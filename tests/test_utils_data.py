@@ -11,13 +11,7 @@ import chalknet
 from chalknet import layers, optimizers
 from chalknet.utils import KFold, cross_validate, plot_history, set_random_seed, train_test_split
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_train_test_split_partitions_and_keeps_pairs():

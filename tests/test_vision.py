@@ -15,15 +15,7 @@ import pytest
 import chalknet
 from chalknet import layers, vision
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions run 10-100x slower with 2 OpenMP threads on this loaded machine
-    (see DESIGN.md, "Small convolutions and threads")."""
-    threads = chalknet.get_num_threads()
-    chalknet.set_num_threads(1)
-    yield
-    chalknet.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_convnet(dtype="float64", seed=0, size=8, classes=4):
