@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "gemm.h"
+#include "winograd.h"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -345,6 +346,10 @@ void fill_bias(T* y, const T* bias, int64_t filters, int64_t m0, int64_t m1) {
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* kernel, const T* bias, const Conv2dShape& s) {
   const int64_t k = s.patch_size(), f = s.filters, total = s.out_pixels();
+  if (winograd_applies(s)) {
+    winograd_forward(y, x, kernel, bias, s);
+    return;
+  }
   if (patches_are_input(s)) {
     if (bias) fill_bias(y, bias, f, 0, total);
     gemm<T>(y, f, x, k, false, kernel, f, false, total, f, k, T(1), bias ? T(1) : T(0));
@@ -405,7 +410,12 @@ void conv2d_backward_input(T* d_input, const T* d_output, const T* kernel,
   if (!patches_are_input(s) && backward_input_as_forward(s)) {
     auto flipped = uninitialized<T>(k * f);
     flip_kernel(flipped.get(), kernel, s);
-    forward_tiles(d_input, d_output, flipped.get(), false, flipped_shape(s));
+    const Conv2dShape flipped_conv = flipped_shape(s);
+    if (winograd_applies(flipped_conv)) {
+      winograd_forward<T>(d_input, d_output, flipped.get(), nullptr, flipped_conv);
+    } else {
+      forward_tiles(d_input, d_output, flipped.get(), false, flipped_conv);
+    }
     return;
   }
   if (patches_are_input(s)) {
