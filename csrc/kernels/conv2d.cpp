@@ -457,6 +457,10 @@ void conv2d_backward_kernel(T* d_kernel, T* d_bias, const T* d_output, const T* 
     gemm<T>(d_kernel, f, x, k, true, d_output, f, false, k, f, total, T(1), T(0));
     return;
   }
+  if (winograd_applies(s)) {
+    winograd_backward_kernel(d_kernel, d_output, x, s);
+    return;
+  }
   // The output pixels are the gemm's reduction.  They are cut into chunks fixed by the shape
   // alone; chunk c's partial d_kernel (c = 0 straight into d_kernel) is the sum over its tiles in
   // order, and the partials are added in chunk order, so the result does not depend on the

@@ -75,7 +75,7 @@ constexpr int kPositions = kAlpha * kAlpha;      // positions of a transformed t
 // Bytes of transformed input and products per block of tiles (about half an L2 cache).
 constexpr int64_t kBlockBytes = int64_t(1) << 20;
 // Backward-kernel: at most this many partial sums of the 36 transformed gradients, and memory.
-constexpr int64_t kMaxChunks = 16;
+constexpr int64_t kMaxChunks = 8;
 constexpr int64_t kPartialBytes = int64_t(64) << 20;
 
 // N_t = product over finite l != t of (p_t - p_l); 1 for the point at infinity.
@@ -174,6 +174,9 @@ struct Plan {
   Matrix<T> bt;                        // B^T, alpha x alpha
   Matrix<T> g_h, g_w;                  // G of the kernel rows / columns, alpha x r
   Matrix<T> at_h, at_w;                // A^T of the output tile, m x alpha
+  // Backward-kernel, F(r, m): G of the d_y tile (alpha x m) and A^T of the kernel (r x alpha).
+  Matrix<T> g_dy_h, g_dy_w;
+  Matrix<T> at_kernel_h, at_kernel_w;
   Transform2d<T> transform_2d;            // the loops built for gemm's instruction set
 
   explicit Plan(const Conv2dShape& shape)
@@ -191,6 +194,10 @@ struct Plan {
         g_w(filter_transform<T>(static_cast<int>(shape.kernel_w))),
         at_h(output_transform<T>(tile_h)),
         at_w(output_transform<T>(tile_w)),
+        g_dy_h(filter_transform<T>(tile_h)),
+        g_dy_w(filter_transform<T>(tile_w)),
+        at_kernel_h(output_transform<T>(static_cast<int>(shape.kernel_h))),
+        at_kernel_w(output_transform<T>(static_cast<int>(shape.kernel_w))),
         transform_2d(transform_2d_for_isa<T>()) {}
 
   int64_t blocks() const { return (tiles + block - 1) / block; }
@@ -282,6 +289,39 @@ void transform_outputs(T* y, const T* m, const T* bias, const Plan<T>& plan, int
   }
 }
 
+// tile (tile_h, tile_w, F) = d_y of output tile q, zeros past the output's bottom/right edge.
+template <typename T>
+void gather_output_tile(T* tile, const T* d_output, const Plan<T>& plan, int64_t q) {
+  const Conv2dShape& s = plan.s;
+  int64_t n, oh0, ow0;
+  plan.tile_origin(q, &n, &oh0, &ow0);
+  const int64_t f = s.filters, row_length = plan.tile_w * f;
+  const int64_t valid = std::min<int64_t>(plan.tile_w, s.out_w - ow0) * f;
+  for (int64_t a = 0; a < plan.tile_h; ++a) {
+    T* row = tile + a * row_length;
+    if (oh0 + a >= s.out_h) {
+      std::fill(row, row + row_length, T(0));
+      continue;
+    }
+    const T* src = d_output + ((n * s.out_h + oh0 + a) * s.out_w + ow0) * f;
+    std::copy(src, src + valid, row);
+    std::fill(row + valid, row + row_length, T(0));
+  }
+}
+
+// dy (36 positions x block x F, position stride block * F) = G_h' d_y G_w'^T of the output
+// tiles [q0, q0 + count): the d_y tiles as the "filters" of F(r, m).
+template <typename T>
+void transform_d_outputs(T* dy, const T* d_output, const Plan<T>& plan, int64_t q0,
+                         int64_t count, T* tile, T* scratch) {
+  const int64_t f = plan.s.filters, position_step = plan.block * f;
+  for (int64_t p = 0; p < count; ++p) {
+    gather_output_tile(tile, d_output, plan, q0 + p);
+    plan.transform_2d({dy + p * f, kAlpha * position_step, position_step},
+                      {tile, plan.tile_w * f, f}, plan.g_dy_h, plan.g_dy_w, f, scratch);
+  }
+}
+
 // A parallel region over `items` pieces of work pays: more than one, more than one thread, and
 // not already inside a parallel region.
 bool parallel_worth_it(int64_t items) {
@@ -338,6 +378,60 @@ void winograd_forward(T* y, const T* x, const T* kernel, const T* bias, const Co
   }
 }
 
+template <typename T>
+void winograd_backward_kernel(T* d_kernel, const T* d_output, const T* x, const Conv2dShape& s) {
+  const Plan<T> plan(s);
+  const int64_t c = s.in_c, f = s.filters, block = plan.block, blocks = plan.blocks();
+  // The 36 transformed kernel gradients W[xi,nu] (C, F) are sums over all tiles.  Blocks are
+  // grouped in chunks fixed by the shape; each chunk sums its blocks in order into its own
+  // partial, and the partials are added in chunk order: the same result for any thread count.
+  const int64_t matrices = kPositions * c * f;
+  const int64_t max_chunks = std::clamp<int64_t>(
+      kPartialBytes / (matrices * int64_t(sizeof(T))), 1, kMaxChunks);
+  const int64_t blocks_per_chunk = (blocks + max_chunks - 1) / max_chunks;
+  const int64_t chunks = (blocks + blocks_per_chunk - 1) / blocks_per_chunk;
+  auto partials = buffer<T>(chunks * matrices);
+#pragma omp parallel if (parallel_worth_it(chunks))
+  {
+    auto v = buffer<T>(kPositions * block * c);
+    auto dy = buffer<T>(kPositions * block * f);
+    auto tile = buffer<T>(kPositions * std::max(c, f));
+    auto scratch = buffer<T>(scratch_size(plan));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      T* w = partials.get() + chunk * matrices;
+      const int64_t first = chunk * blocks_per_chunk;
+      const int64_t last = std::min(blocks, first + blocks_per_chunk);
+      for (int64_t b = first; b < last; ++b) {
+        const int64_t q0 = b * block, count = std::min(block, plan.tiles - q0);
+        transform_inputs(v.get(), x, plan, q0, count, tile.get(), scratch.get());
+        transform_d_outputs(dy.get(), d_output, plan, q0, count, tile.get(), scratch.get());
+        for (int position = 0; position < kPositions; ++position) {
+          // W (C, F) += V^T (C, tiles) . DY (tiles, F); the chunk's first block sets it.
+          gemm<T>(w + position * c * f, f, v.get() + position * block * c, c, true,
+                  dy.get() + position * block * f, f, false, c, f, count, T(1),
+                  b == first ? T(0) : T(1));
+        }
+      }
+    }
+  }
+  T* w = partials.get();
+  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
+    const T* partial = partials.get() + chunk * matrices;
+#pragma omp parallel for schedule(static) if (parallel_worth_it(matrices / 4096))
+    for (int64_t i = 0; i < matrices; ++i) w[i] += partial[i];
+  }
+  // d_kernel (kh, kw, C, F) = A'_h^T W A'_w, back from the transformed domain.
+  const int64_t matrix = c * f;
+  auto scratch = buffer<T>(s.kernel_h * kAlpha * matrix);
+  plan.transform_2d({d_kernel, s.kernel_w * matrix, matrix}, {w, kAlpha * matrix, matrix},
+                    plan.at_kernel_h, plan.at_kernel_w, matrix, scratch.get());
+}
+
+template void winograd_backward_kernel<float>(float*, const float*, const float*,
+                                              const Conv2dShape&);
+template void winograd_backward_kernel<double>(double*, const double*, const double*,
+                                               const Conv2dShape&);
 template void winograd_forward<float>(float*, const float*, const float*, const float*,
                                       const Conv2dShape&);
 template void winograd_forward<double>(double*, const double*, const double*, const double*,
