@@ -264,6 +264,91 @@ void forward_tiles(T* y, const T* x, const T* weights, bool with_bias, const Con
   });
 }
 
+// The stacked-rows forward for first layers (few input channels, stride 1, no dilation), where
+// im2col would copy kh*kw*C values per output pixel, one short run at a time.  For a band of
+// output rows of one image, z holds, for every padded column w of every output row oh,
+//
+//   z[oh][w] (kw_stack = kh*C values) = x[oh - pad_top + i][w - pad_left][c] for (i, c)
+//
+// (zeros outside the image), so the patch of output pixel (oh, ow) is the contiguous run of
+// kw rows z[oh][ow .. ow + kw), kw*kh*C values in (j, i, c) order.  With the padded width
+// wide = out_w + kw - 1, those runs start kh*C values apart for all pixels of the band: the
+// patch matrix is z itself, read in place with overlapping rows, one row per padded column
+// (the kw - 1 rows per output row past out_w are computed and dropped).  The kernel is
+// permuted once to (j, i, c, f) to match.  z costs kh*C values per padded pixel instead of
+// kh*kw*C.
+bool stacked_rows_pay(const Conv2dShape& s) {
+  return s.in_c < 8 && s.kernel_w > 1 && s.stride_h == 1 && s.stride_w == 1 &&
+         s.dilation_h == 1 && s.dilation_w == 1;
+}
+
+// permuted (kw, kh, C, F): permuted[j][i] = kernel[i][j], the (C, F) blocks in kernel-column order.
+template <typename T>
+std::unique_ptr<T[]> kernel_by_columns(const T* kernel, const Conv2dShape& s) {
+  const int64_t block = s.in_c * s.filters;
+  auto permuted = uninitialized<T>(s.patch_size() * s.filters);
+  for (int64_t j = 0; j < s.kernel_w; ++j) {
+    for (int64_t i = 0; i < s.kernel_h; ++i) {
+      std::memcpy(permuted.get() + (j * s.kernel_h + i) * block,
+                  kernel + (i * s.kernel_w + j) * block, sizeof(T) * block);
+    }
+  }
+  return permuted;
+}
+
+// z (band rows x wide x kh*C, then kw zero rows) for output rows oh0 .. oh0 + band - 1 of
+// image n: slot i of padded column w holds input row oh - pad_top + i at column w - pad_left.
+template <typename T>
+void stack_rows(T* z, const T* x, const Conv2dShape& s, int64_t n, int64_t oh0, int64_t band,
+                int64_t wide) {
+  const int64_t c = s.in_c, stack = s.kernel_h * c;
+  const T* image = x + n * s.in_h * s.in_w * c;
+  auto zero_slots = [&](T* slot, int64_t w_begin, int64_t w_end) {
+    for (int64_t w = w_begin; w < w_end; ++w) std::fill(slot + w * stack, slot + w * stack + c, T(0));
+  };
+  for (int64_t r = 0; r < band; ++r) {
+    for (int64_t i = 0; i < s.kernel_h; ++i) {
+      T* slot = z + r * wide * stack + i * c;  // column w's slot at slot + w * stack
+      const int64_t ih = oh0 + r - s.pad_top + i;
+      if (ih < 0 || ih >= s.in_h) {
+        zero_slots(slot, 0, wide);
+        continue;
+      }
+      // Columns inside the image: w - pad_left in [0, in_w).
+      const int64_t w_begin = std::clamp<int64_t>(s.pad_left, 0, wide);
+      const int64_t w_end = std::clamp<int64_t>(s.pad_left + s.in_w, w_begin, wide);
+      zero_slots(slot, 0, w_begin);
+      copy_runs(slot + w_begin * stack, stack, image + (ih * s.in_w + w_begin - s.pad_left) * c, c,
+                c, w_end - w_begin);
+      zero_slots(slot, w_end, wide);
+    }
+  }
+  std::fill(z + band * wide * stack, z + (band * wide + s.kernel_w) * stack, T(0));
+}
+
+template <typename T>
+void forward_stacked_rows(T* y, const T* x, const T* kernel, const T* bias,
+                          const Conv2dShape& s) {
+  const int64_t f = s.filters, k = s.patch_size(), stack = s.kernel_h * s.in_c;
+  const int64_t wide = s.out_w + s.kernel_w - 1;
+  // Output rows per band: about kMaxTileRows padded pixels, whole rows, within one image.
+  const int64_t band = std::clamp<int64_t>(kMaxTileRows / wide, 1, s.out_h);
+  const int64_t bands_per_image = (s.out_h + band - 1) / band;
+  const auto permuted = kernel_by_columns(kernel, s);
+  for_each_tile_parallel<T>(s.batch * bands_per_image, 1, (band * wide + s.kernel_w) * stack,
+                            [&](T* buffer, int64_t t, int64_t) {
+    const int64_t n = t / bands_per_image, oh0 = t % bands_per_image * band;
+    const int64_t rows = std::min(band, s.out_h - oh0);
+    stack_rows(buffer, x, s, n, oh0, rows, wide);
+    for (int64_t r = 0; r < rows; ++r) {  // y row (out_w, F) = [bias +] patches . kernel
+      T* y_row = y + ((n * s.out_h + oh0 + r) * s.out_w) * f;
+      for (int64_t ow = 0; bias && ow < s.out_w; ++ow) copy_run(y_row + ow * f, bias, f);
+      gemm<T>(y_row, f, buffer + r * wide * stack, stack, false, permuted.get(), f, false,
+              s.out_w, f, k, T(1), bias ? T(1) : T(0));
+    }
+  });
+}
+
 // d_input += col2im(d_patches) for the tile of output pixels m0 .. m1-1.  Written in gather
 // form: each thread owns whole input rows (n, ih) and visits, for each kernel row i, the output
 // row oh with oh*stride_h - pad_top + i*dilation_h == ih, so no two threads write one pixel.
@@ -334,6 +419,7 @@ void bias_gradient(T* d_bias, const T* d_output, int64_t rows, int64_t filters) 
   }
 }
 
+
 // rows m0 .. m1-1 of y (F wide) = bias.
 template <typename T>
 void fill_bias(T* y, const T* bias, int64_t filters, int64_t m0, int64_t m1) {
@@ -348,6 +434,10 @@ void conv2d_forward(T* y, const T* x, const T* kernel, const T* bias, const Conv
   const int64_t k = s.patch_size(), f = s.filters, total = s.out_pixels();
   if (winograd_applies(s)) {
     winograd_forward(y, x, kernel, bias, s);
+    return;
+  }
+  if (stacked_rows_pay(s)) {
+    forward_stacked_rows(y, x, kernel, bias, s);
     return;
   }
   if (patches_are_input(s)) {
