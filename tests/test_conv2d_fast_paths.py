@@ -8,7 +8,8 @@ op in general; these shapes steer into the paths the small shapes there do not r
 - several tiles shared among threads: identical results for 1 and 2 threads,
 - every GEMM instruction-set path underneath.
 
-Bounds as in test_conv2d.py: (reduction length) * eps * max|a| * max|b| per reduction.
+Bounds as in test_conv2d.py: (reduction length) * eps * max|a| * max|b| per reduction; shapes
+that take the Winograd path (test_winograd.py) get its bound (op_compare.conv_bounds).
 """
 
 import numpy as np
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 import chalknet
 from chalknet import ops, reference
 from chalknet.reference.conv2d import conv_geometry
-from op_compare import assert_identical, assert_within, reduction_bound
+from op_compare import assert_identical, assert_within, conv_bounds, reduction_bound
 
 
 def conv_case(rng, dtype, n, h, w, c, kh, kw, f):
@@ -30,18 +31,16 @@ def conv_case(rng, dtype, n, h, w, c, kh, kw, f):
 
 
 def check_forward_and_backward_input(x, kernel, bias, strides, padding, dilation, dtype):
-    kh, kw, c, f = kernel.shape
     x64, k64, b64 = (a.astype(np.float64) for a in (x, kernel, bias))
     want_y = reference.conv2d(x64, k64, b64, strides, padding, dilation)
-    got_y = ops.conv2d(x, kernel, bias, strides, padding, dilation)
-    bound = reduction_bound(kh * kw * c, dtype, x, kernel) + 2 * reduction_bound(1, dtype, bias)
-    assert_within("y", got_y, want_y, bound, dtype)
     d_output = np.random.default_rng(11).standard_normal(want_y.shape).astype(dtype)
+    y_bound, dx_bound, _ = conv_bounds(dtype, x, kernel, d_output, strides, dilation)
+    got_y = ops.conv2d(x, kernel, bias, strides, padding, dilation)
+    assert_within("y", got_y, want_y, y_bound + 2 * reduction_bound(1, dtype, bias), dtype)
     want_dx = reference.conv2d_backward_input(d_output.astype(np.float64), k64, x.shape,
                                               strides, padding, dilation)
     got_dx = ops.conv2d_backward_input(d_output, kernel, x.shape, strides, padding, dilation)
-    assert_within("d_input", got_dx, want_dx,
-                  reduction_bound(kh * kw * f, dtype, d_output, kernel), dtype)
+    assert_within("d_input", got_dx, want_dx, dx_bound, dtype)
 
 
 def output_exists(input_shape, kernel_size, strides, padding, dilation):

@@ -18,6 +18,8 @@ The trick every fast implementation uses, written out here step by step: copy ea
 field ("patch") into one row of a matrix (``im2col``); then the whole convolution is ONE
 matrix product with the kernel reshaped to (KH*KW*C, F).  The backward passes are matrix
 products too, plus ``col2im``, which adds each patch row back where it was copied from.
+For stride 1 the compiled kernel uses a faster algorithm with fewer multiplications,
+Winograd's minimal filtering, written out in NumPy in ``winograd.py``.
 """
 
 from __future__ import annotations
