@@ -98,8 +98,15 @@ class ReLU(ActivationFunction):
         return (x > 0).astype(np.asarray(x).dtype)
 
     def backward(self, x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> np.ndarray:
-        # dy * f'(x) in one pass: keep dy where x > 0
-        return np.where(x > 0, dy, 0).astype(np.asarray(dy).dtype, copy=False)
+        # dy * f'(x): keep dy where x > 0.  Multiplying by the mask has no branch per element
+        # (np.where on a random mask is several times slower), but inf * 0 would give NaN where
+        # the gradient must be 0, so a non-finite result is redone with np.where.
+        dy = np.asarray(dy)
+        with np.errstate(invalid="ignore"):
+            dx = np.multiply(dy, x > 0, dtype=dy.dtype)
+        if not np.isfinite(dx).all():
+            dx = np.where(x > 0, dy, 0).astype(dy.dtype, copy=False)
+        return dx
 
 
 class LeakyReLU(ActivationFunction):
