@@ -94,4 +94,44 @@ def workloads(threads: int) -> list[Workload]:
     if torch is not None:
         engines["torch"] = _torch_convnet(torch, images, labels)
     rows.append(Workload("lenet train step b128 Adam", engines))
+    rows.append(_convnet_epoch_workload(torch))
     return rows
+
+
+def _convnet_epoch_workload(torch) -> Workload:
+    """Issue 4's measure: one epoch of the convnet on the 8,000 bundled training digits, batch
+    128, Adam, shuffled, as ``fit`` runs it (63 steps, the last one of 64 images); torch loops
+    over the same shuffled batches with the same model."""
+    (x, y), _ = chalknet.datasets.mnist_mini.load_data()
+    images = (x.reshape(-1, 28, 28, 1) / np.float32(255)).astype(np.float32)
+    labels = y.astype(np.int64)
+    convnet = _convnet_chalknet()
+    engines = {"chalknet": lambda: convnet.fit(images, labels, batch_size=128, epochs=1,
+                                               verbose=0)}
+    if torch is not None:
+        engines["torch"] = _torch_convnet_epoch(torch, images, labels)
+    return Workload("lenet epoch 8000 digits b128 Adam", engines)
+
+
+def _torch_convnet_epoch(torch, images, labels):
+    """The usual torch loop: shuffle, then a step per batch, summing the loss as fit does."""
+    x_all = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+    y_all = torch.from_numpy(labels)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Dropout(0.5), nn.Linear(1600, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def epoch():
+        total = 0.0
+        for batch in torch.randperm(len(labels)).split(128):
+            optimizer.zero_grad()
+            loss = loss_fn(model(x_all[batch]), y_all[batch])
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        return total
+
+    return epoch
