@@ -266,42 +266,52 @@ void forward_tiles(T* y, const T* x, const T* weights, bool with_bias, const Con
 
 // The stacked-rows forward for first layers (few input channels, stride 1, no dilation), where
 // im2col would copy kh*kw*C values per output pixel, one short run at a time.  For a band of
-// output rows of one image, z holds, for every padded column w of every output row oh,
+// output rows of one image, z holds one "stack" per padded column w of each output row oh:
 //
-//   z[oh][w] (kw_stack = kh*C values) = x[oh - pad_top + i][w - pad_left][c] for (i, c)
+//   z[oh][w] = x[oh - pad_top + i][w - pad_left][c] for (i, c) in order, then a 1 with a bias
 //
-// (zeros outside the image), so the patch of output pixel (oh, ow) is the contiguous run of
-// kw rows z[oh][ow .. ow + kw), kw*kh*C values in (j, i, c) order.  With the padded width
-// wide = out_w + kw - 1, those runs start kh*C values apart for all pixels of the band: the
-// patch matrix is z itself, read in place with overlapping rows, one row per padded column
-// (the kw - 1 rows per output row past out_w are computed and dropped).  The kernel is
-// permuted once to (j, i, c, f) to match.  z costs kh*C values per padded pixel instead of
-// kh*kw*C.
+// (zeros outside the image), so the patch of output pixel (oh, ow) is the contiguous run of kw
+// stacks z[oh][ow .. ow + kw), in (j, i, c) order.  Consecutive pixels' runs start one stack
+// apart: the patch matrix of an output row is z itself, read in place by gemm with overlapping
+// rows (row stride = one stack).  The kernel is permuted once to the same (j, i, c) order, and
+// under each column j's block sits the bias for j = 0 and zeros for the others, so the 1s of the
+// stacks add the bias exactly once and y is written once.  z costs kh*C + 1 values per padded
+// pixel instead of kh*kw*C per output pixel.
 bool stacked_rows_pay(const Conv2dShape& s) {
   return s.in_c < 8 && s.kernel_w > 1 && s.stride_h == 1 && s.stride_w == 1 &&
          s.dilation_h == 1 && s.dilation_w == 1;
 }
 
-// permuted (kw, kh, C, F): permuted[j][i] = kernel[i][j], the (C, F) blocks in kernel-column order.
+// weights (kw x stack, F): for each kernel column j, the (kh*C, F) blocks kernel[i][j] for every
+// i, then (with a bias) one row: the bias for j = 0, zeros for the others.
 template <typename T>
-std::unique_ptr<T[]> kernel_by_columns(const T* kernel, const Conv2dShape& s) {
+std::unique_ptr<T[]> kernel_by_columns(const T* kernel, const T* bias, int64_t stack,
+                                       const Conv2dShape& s) {
   const int64_t block = s.in_c * s.filters;
-  auto permuted = uninitialized<T>(s.patch_size() * s.filters);
+  auto weights = uninitialized<T>(s.kernel_w * stack * s.filters);
   for (int64_t j = 0; j < s.kernel_w; ++j) {
+    T* column = weights.get() + j * stack * s.filters;
     for (int64_t i = 0; i < s.kernel_h; ++i) {
-      std::memcpy(permuted.get() + (j * s.kernel_h + i) * block,
-                  kernel + (i * s.kernel_w + j) * block, sizeof(T) * block);
+      std::memcpy(column + i * block, kernel + (i * s.kernel_w + j) * block, sizeof(T) * block);
+    }
+    if (!bias) continue;
+    T* bias_row = column + s.kernel_h * block;
+    if (j == 0) {
+      std::memcpy(bias_row, bias, sizeof(T) * s.filters);
+    } else {
+      std::fill(bias_row, bias_row + s.filters, T(0));
     }
   }
-  return permuted;
+  return weights;
 }
 
-// z (band rows x wide x kh*C, then kw zero rows) for output rows oh0 .. oh0 + band - 1 of
-// image n: slot i of padded column w holds input row oh - pad_top + i at column w - pad_left.
+// z (band x wide stacks of `stack` values, then kw stacks of zeros) for output rows
+// oh0 .. oh0 + band - 1 of image n: slot i of column w holds input row oh - pad_top + i at
+// column w - pad_left, and the slot after the kh*C values (when stack has room) a 1.
 template <typename T>
-void stack_rows(T* z, const T* x, const Conv2dShape& s, int64_t n, int64_t oh0, int64_t band,
-                int64_t wide) {
-  const int64_t c = s.in_c, stack = s.kernel_h * c;
+void stack_rows(T* z, int64_t stack, const T* x, const Conv2dShape& s, int64_t n, int64_t oh0,
+                int64_t band, int64_t wide) {
+  const int64_t c = s.in_c;
   const T* image = x + n * s.in_h * s.in_w * c;
   auto zero_slots = [&](T* slot, int64_t w_begin, int64_t w_end) {
     for (int64_t w = w_begin; w < w_end; ++w) std::fill(slot + w * stack, slot + w * stack + c, T(0));
@@ -323,28 +333,30 @@ void stack_rows(T* z, const T* x, const Conv2dShape& s, int64_t n, int64_t oh0, 
       zero_slots(slot, w_end, wide);
     }
   }
+  if (stack > s.kernel_h * c) {
+    for (int64_t w = 0; w < band * wide; ++w) z[w * stack + s.kernel_h * c] = T(1);
+  }
   std::fill(z + band * wide * stack, z + (band * wide + s.kernel_w) * stack, T(0));
 }
 
 template <typename T>
 void forward_stacked_rows(T* y, const T* x, const T* kernel, const T* bias,
                           const Conv2dShape& s) {
-  const int64_t f = s.filters, k = s.patch_size(), stack = s.kernel_h * s.in_c;
+  const int64_t f = s.filters, stack = s.kernel_h * s.in_c + (bias ? 1 : 0);
   const int64_t wide = s.out_w + s.kernel_w - 1;
   // Output rows per band: about kMaxTileRows padded pixels, whole rows, within one image.
   const int64_t band = std::clamp<int64_t>(kMaxTileRows / wide, 1, s.out_h);
   const int64_t bands_per_image = (s.out_h + band - 1) / band;
-  const auto permuted = kernel_by_columns(kernel, s);
+  const auto weights = kernel_by_columns(kernel, bias, stack, s);
+  const PackedB<T> packed(weights.get(), f, false, s.kernel_w * stack, f);  // packed once
   for_each_tile_parallel<T>(s.batch * bands_per_image, 1, (band * wide + s.kernel_w) * stack,
-                            [&](T* buffer, int64_t t, int64_t) {
+                            [&](T* z, int64_t t, int64_t) {
     const int64_t n = t / bands_per_image, oh0 = t % bands_per_image * band;
     const int64_t rows = std::min(band, s.out_h - oh0);
-    stack_rows(buffer, x, s, n, oh0, rows, wide);
-    for (int64_t r = 0; r < rows; ++r) {  // y row (out_w, F) = [bias +] patches . kernel
-      T* y_row = y + ((n * s.out_h + oh0 + r) * s.out_w) * f;
-      for (int64_t ow = 0; bias && ow < s.out_w; ++ow) copy_run(y_row + ow * f, bias, f);
-      gemm<T>(y_row, f, buffer + r * wide * stack, stack, false, permuted.get(), f, false,
-              s.out_w, f, k, T(1), bias ? T(1) : T(0));
+    stack_rows(z, stack, x, s, n, oh0, rows, wide);
+    for (int64_t r = 0; r < rows; ++r) {  // y row (out_w, F) = patches (out_w, K) . weights
+      gemm_packed<T>(y + ((n * s.out_h + oh0 + r) * s.out_w) * f, f, z + r * wide * stack,
+                     stack, false, packed, s.out_w, T(1), T(0));
     }
   });
 }

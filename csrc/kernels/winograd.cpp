@@ -359,6 +359,11 @@ void winograd_forward(T* y, const T* x, const T* kernel, const T* bias, const Co
   const Plan<T> plan(s);
   const int64_t c = s.in_c, f = s.filters, block = plan.block;
   const auto u = transform_kernel(kernel, plan);
+  std::vector<PackedB<T>> packed_u;  // each position's (C, F) matrix packed once for all blocks
+  packed_u.reserve(kPositions);
+  for (int position = 0; position < kPositions; ++position) {
+    packed_u.emplace_back(u.get() + position * c * f, f, false, c, f);
+  }
 #pragma omp parallel if (parallel_worth_it(plan.blocks()))
   {
     auto v = buffer<T>(kPositions * block * c);
@@ -370,8 +375,8 @@ void winograd_forward(T* y, const T* x, const T* kernel, const T* bias, const Co
       const int64_t q0 = b * block, count = std::min(block, plan.tiles - q0);
       transform_inputs(v.get(), x, plan, q0, count, tile.get(), scratch.get());
       for (int position = 0; position < kPositions; ++position) {
-        gemm<T>(m.get() + position * block * f, f, v.get() + position * block * c, c, false,
-                u.get() + position * c * f, f, false, count, f, c, T(1), T(0));
+        gemm_packed<T>(m.get() + position * block * f, f, v.get() + position * block * c, c,
+                       false, packed_u[position], count, T(1), T(0));
       }
       transform_outputs(y, m.get(), bias, plan, q0, count, tile.get(), scratch.get());
     }
