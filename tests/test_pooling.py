@@ -80,6 +80,30 @@ def test_pooling_edge_shapes(dtype, shape, pool, strides, padding):
     check_pool_against_reference(dtype, x, pool, strides, padding)
 
 
+@pytest.fixture(params=ops.available_isas())
+def isa(request):
+    before = chalknet.build_info()["simd"]
+    ops._set_isa(request.param)
+    yield request.param
+    ops._set_isa(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, pool, strides, padding", [
+    ((4, 28, 28, 32), 2, None, "valid"),        # whole vectors of every width
+    ((2, 9, 8, 37), 3, 2, "same"),              # overlapping windows, a partial vector
+    ((3, 5, 6, 17), (3, 2), (2, 1), "same"),
+])
+def test_every_instruction_set(isa, dtype, shape, pool, strides, padding):
+    """The pooling loops are built once per instruction set (pool_impl.h): each build, ties
+    and a NaN included, against the reference."""
+    x = pool_input(np.random.default_rng(4), dtype, shape, ties=True)
+    check_pool_against_reference(dtype, x, pool, strides, padding)
+    x[0, 1, 1, 3] = np.nan
+    assert_identical("max y with a NaN", ops.max_pool2d(x, pool, strides, padding),
+                     reference.max_pool2d(x, pool, strides, padding), dtype)
+
+
 def test_max_pool_tie_goes_to_first_maximum():
     # One 2x2 window holding [[1, 3], [3, 0]]: the 3 at (0, 1) is first in row order.
     x = np.array([[1.0, 3.0], [3.0, 0.0]]).reshape(1, 2, 2, 1)

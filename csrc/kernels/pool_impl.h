@@ -1,0 +1,239 @@
+// pool_impl.h: the body of pool_{generic,avx2,avx512}.cpp, NHWC max / average pooling forward
+// and backward.  Each of those files defines CHALKNET_POOL_ISA (the namespace) and includes this
+// one, so the same loops are compiled once per instruction set (the channel loops vectorise to
+// that set's width); pool.cpp picks the build with gemm's path.  Everything here lives in that
+// namespace, the helpers in an anonymous one, and no standard-library template is instantiated,
+// so no function compiled with one set's flags can be shared with another file.
+//
+// In NHWC the channels of one pixel are contiguous, so every inner loop runs over channels
+// while the window is scanned pixel by pixel.  Forward passes are OpenMP loops over output rows
+// (n, oh).  Backward passes zero d_input, then add each output pixel's gradient into its
+// window; when windows of different output rows can overlap (stride_h < pool_h) the loop runs
+// over images instead, so no two threads write one pixel.  Each d_input element receives its
+// additions in the same order (oh, ow, window position) whatever the thread count, so the
+// results are deterministic.
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "pool_isa.h"
+
+#ifndef CHALKNET_POOL_ISA
+#error "define CHALKNET_POOL_ISA before including pool_impl.h"
+#endif
+
+namespace chalknet::pool_isa::CHALKNET_POOL_ISA {
+namespace {
+
+
+inline int64_t max_of(int64_t a, int64_t b) { return a > b ? a : b; }
+inline int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
+
+template <typename T>
+void fill(T* begin, T* end, T value) {
+  for (T* p = begin; p < end; ++p) *p = value;
+}
+
+// A buffer of n values, freed at the end of the scope.
+template <typename T>
+struct Scratch {
+  T* data;
+  explicit Scratch(int64_t n) : data(new T[static_cast<size_t>(n)]) {}
+  ~Scratch() { delete[] data; }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+// The in-image part of one window: rows [row_begin, row_end), columns [col_begin, col_end).
+struct Window {
+  int64_t row_begin, row_end, col_begin, col_end;
+  int64_t count() const { return (row_end - row_begin) * (col_end - col_begin); }
+};
+
+Window window_of(const Pool2dShape& s, int64_t oh, int64_t ow) {
+  const int64_t r0 = oh * s.stride_h - s.pad_top, c0 = ow * s.stride_w - s.pad_left;
+  return {max_of(r0, 0), min_of(r0 + s.pool_h, s.in_h),
+          max_of(c0, 0), min_of(c0 + s.pool_w, s.in_w)};
+}
+
+// value beats best: larger, or a NaN over a number (first one wins ties; see pool.h).
+template <typename T>
+inline bool beats(T value, T best) {
+  return value > best || (value != value && best == best);
+}
+
+// Pixel index inside one image, as wide as T so the argmax loop vectorises.
+template <typename T>
+using PixelIndex = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+
+// best (C,) = max over the window of image; argmax (C,), when not null, = pixel index
+// (row * in_w + col) of that maximum.
+template <typename T, bool kArgmax>
+void window_max(T* best, PixelIndex<T>* argmax, const T* image, const Pool2dShape& s,
+                const Window& w) {
+  const int64_t c_count = s.channels;
+  const int64_t first = w.row_begin * s.in_w + w.col_begin;
+  std::memcpy(best, image + first * c_count, sizeof(T) * c_count);
+  if (kArgmax) fill(argmax, argmax + c_count, PixelIndex<T>(first));
+  for (int64_t r = w.row_begin; r < w.row_end; ++r) {
+    for (int64_t col = w.col_begin; col < w.col_end; ++col) {
+      const int64_t pixel = r * s.in_w + col;
+      if (pixel == first) continue;
+      const T* values = image + pixel * c_count;
+      const PixelIndex<T> index = PixelIndex<T>(pixel);
+      for (int64_t c = 0; c < c_count; ++c) {
+        const bool take = beats(values[c], best[c]);
+        best[c] = take ? values[c] : best[c];
+        if (kArgmax) argmax[c] = take ? index : argmax[c];
+      }
+    }
+  }
+}
+
+template <typename T>
+void zero(T* data, int64_t count) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < count; ++i) data[i] = T(0);
+}
+
+// Calls visit(n, oh) for every output row, in parallel; rows whose windows may overlap
+// (stride_h < pool_h) stay on one thread per image.
+template <typename Visit>
+void for_each_output_row_disjoint(const Pool2dShape& s, Visit visit) {
+  if (s.stride_h >= s.pool_h) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < s.batch * s.out_h; ++r) visit(r / s.out_h, r % s.out_h);
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < s.batch; ++n) {
+      for (int64_t oh = 0; oh < s.out_h; ++oh) visit(n, oh);
+    }
+  }
+}
+
+// Calls visit(n, ih) for every input row that no window covers (gaps when stride_h > pool_h,
+// rows past the last window), in parallel.
+template <typename Visit>
+void for_uncovered_rows(const Pool2dShape& s, Visit visit) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < s.batch * s.in_h; ++r) {
+    const int64_t ih = r % s.in_h;
+    const int64_t offset = ih + s.pad_top;  // = oh * stride_h + position in the window
+    const int64_t oh = offset / s.stride_h;
+    const bool covered = oh < s.out_h && offset - oh * s.stride_h < s.pool_h;
+    if (!covered) visit(r / s.in_h, ih);
+  }
+}
+
+
+template <typename T>
+void max_forward(T* y, const T* x, const Pool2dShape& s) {
+  const int64_t c_count = s.channels;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < s.batch * s.out_h; ++r) {
+    const int64_t n = r / s.out_h, oh = r % s.out_h;
+    const T* image = x + n * s.in_h * s.in_w * c_count;
+    for (int64_t ow = 0; ow < s.out_w; ++ow) {
+      window_max<T, false>(y + (r * s.out_w + ow) * c_count, nullptr, image, s,
+                           window_of(s, oh, ow));
+    }
+  }
+}
+
+template <typename T>
+void max_backward(T* d_input, const T* d_output, const T* x, const Pool2dShape& s) {
+  const int64_t c_count = s.channels, image_size = s.in_h * s.in_w * c_count;
+  const int64_t row_size = s.in_w * c_count;
+  // Disjoint window rows: each output row clears its own input rows just before adding into
+  // them (cache-warm), and only the rows no window covers are cleared up front.
+  const bool disjoint = s.stride_h >= s.pool_h;
+  if (disjoint) {
+    for_uncovered_rows(s, [&](int64_t n, int64_t ih) {
+      fill(d_input + n * image_size + ih * row_size,
+                d_input + n * image_size + (ih + 1) * row_size, T(0));
+    });
+  } else {
+    zero(d_input, s.batch * image_size);
+  }
+  for_each_output_row_disjoint(s, [&](int64_t n, int64_t oh) {
+    Scratch<T> best(c_count);
+    Scratch<PixelIndex<T>> argmax(c_count);
+    const T* image = x + n * image_size;
+    T* d_image = d_input + n * image_size;
+    if (disjoint) {
+      const Window rows = window_of(s, oh, 0);
+      fill(d_image + rows.row_begin * row_size, d_image + rows.row_end * row_size, T(0));
+    }
+    for (int64_t ow = 0; ow < s.out_w; ++ow) {
+      window_max<T, true>(best.data, argmax.data, image, s, window_of(s, oh, ow));
+      const T* dy = d_output + ((n * s.out_h + oh) * s.out_w + ow) * c_count;
+      for (int64_t c = 0; c < c_count; ++c) d_image[argmax.data[c] * c_count + c] += dy[c];
+    }
+  });
+}
+
+template <typename T>
+void avg_forward(T* y, const T* x, const Pool2dShape& s) {
+  const int64_t c_count = s.channels;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < s.batch * s.out_h; ++r) {
+    const int64_t n = r / s.out_h, oh = r % s.out_h;
+    const T* image = x + n * s.in_h * s.in_w * c_count;
+    for (int64_t ow = 0; ow < s.out_w; ++ow) {
+      const Window w = window_of(s, oh, ow);
+      T* out = y + (r * s.out_w + ow) * c_count;
+      fill(out, out + c_count, T(0));
+      for (int64_t row = w.row_begin; row < w.row_end; ++row) {
+        for (int64_t col = w.col_begin; col < w.col_end; ++col) {
+          const T* values = image + (row * s.in_w + col) * c_count;
+          for (int64_t c = 0; c < c_count; ++c) out[c] += values[c];
+        }
+      }
+      const T scale = T(1) / T(w.count());
+      for (int64_t c = 0; c < c_count; ++c) out[c] *= scale;
+    }
+  }
+}
+
+template <typename T>
+void avg_backward(T* d_input, const T* d_output, const Pool2dShape& s) {
+  const int64_t c_count = s.channels, image_size = s.in_h * s.in_w * c_count;
+  zero(d_input, s.batch * image_size);
+  for_each_output_row_disjoint(s, [&](int64_t n, int64_t oh) {
+    T* d_image = d_input + n * image_size;
+    for (int64_t ow = 0; ow < s.out_w; ++ow) {
+      const Window w = window_of(s, oh, ow);
+      const T* dy = d_output + ((n * s.out_h + oh) * s.out_w + ow) * c_count;
+      const T scale = T(1) / T(w.count());
+      for (int64_t row = w.row_begin; row < w.row_end; ++row) {
+        for (int64_t col = w.col_begin; col < w.col_end; ++col) {
+          T* d_pixel = d_image + (row * s.in_w + col) * c_count;
+          for (int64_t c = 0; c < c_count; ++c) d_pixel[c] += dy[c] * scale;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void max_pool2d_forward(float* y, const float* x, const Pool2dShape& s) { max_forward(y, x, s); }
+void max_pool2d_forward(double* y, const double* x, const Pool2dShape& s) { max_forward(y, x, s); }
+void max_pool2d_backward(float* d_input, const float* d_output, const float* x,
+                         const Pool2dShape& s) {
+  max_backward(d_input, d_output, x, s);
+}
+void max_pool2d_backward(double* d_input, const double* d_output, const double* x,
+                         const Pool2dShape& s) {
+  max_backward(d_input, d_output, x, s);
+}
+void avg_pool2d_forward(float* y, const float* x, const Pool2dShape& s) { avg_forward(y, x, s); }
+void avg_pool2d_forward(double* y, const double* x, const Pool2dShape& s) { avg_forward(y, x, s); }
+void avg_pool2d_backward(float* d_input, const float* d_output, const Pool2dShape& s) {
+  avg_backward(d_input, d_output, s);
+}
+void avg_pool2d_backward(double* d_input, const double* d_output, const Pool2dShape& s) {
+  avg_backward(d_input, d_output, s);
+}
+
+}  // namespace chalknet::pool_isa::CHALKNET_POOL_ISA
