@@ -16,6 +16,13 @@ import pytest
 
 from chalknet.datasets import _files
 
+
+def _available_isas():
+    from chalknet import ops
+
+    return ops.available_isas()
+
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -51,3 +58,14 @@ def one_thread():
     chalknet.set_num_threads(1)
     yield
     chalknet.set_num_threads(threads)
+
+
+@pytest.fixture(params=_available_isas())
+def isa(request):
+    """Run a test once per instruction-set path this machine has (kernels built per set)."""
+    from chalknet import build_info, ops
+
+    before = build_info()["simd"]
+    ops._set_isa(request.param)
+    yield request.param
+    ops._set_isa(before)

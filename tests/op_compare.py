@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import chalknet
 from chalknet.reference import winograd
 from chalknet.utils import numerical_gradient
 
@@ -40,6 +41,16 @@ def assert_identical(name, got, want, dtype):
         where = np.argwhere(~same)[:5]
         raise AssertionError(f"{name}: {int((~same).sum())} values differ, first at "
                              f"{[tuple(w) for w in where]}\ngot:\n{got}\nwant:\n{want}")
+
+
+def run_on_threads(run, threads):
+    """run() with the kernels on ``threads`` threads (the setting is restored after)."""
+    saved = chalknet.get_num_threads()
+    try:
+        chalknet.set_num_threads(threads)
+        return run()
+    finally:
+        chalknet.set_num_threads(saved)
 
 
 def reduction_bound(length, dtype, *scales):

@@ -17,10 +17,15 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import chalknet
 from chalknet import ops, reference
 from chalknet.reference.conv2d import conv_geometry
-from op_compare import assert_identical, assert_within, conv_bounds, reduction_bound
+from op_compare import (
+    assert_identical,
+    assert_within,
+    conv_bounds,
+    reduction_bound,
+    run_on_threads,
+)
 
 
 def conv_case(rng, dtype, n, h, w, c, kh, kw, f):
@@ -47,14 +52,6 @@ def output_exists(input_shape, kernel_size, strides, padding, dilation):
     """The window fits the padded image at least once (else test_conv2d.py checks the error)."""
     out_hw = conv_geometry(input_shape, kernel_size, strides, padding, dilation)[3]
     return min(out_hw) >= 1
-
-
-@pytest.fixture(params=ops.available_isas())
-def isa(request):
-    before = chalknet.build_info()["simd"]
-    ops._set_isa(request.param)
-    yield request.param
-    ops._set_isa(before)
 
 
 paddings = st.one_of(
@@ -106,7 +103,6 @@ def test_many_tiles_identical_for_one_and_two_threads():
     d_output = rng.standard_normal((6, 20, 20, 24)).astype(np.float32)
     x1, k1, b1 = conv_case(rng, np.float32, 8, 28, 28, 1, 5, 5, 32)        # first layer
     d_output1 = rng.standard_normal((8, 14, 14, 32)).astype(np.float32)    # stride 2: col2im
-    saved = chalknet.get_num_threads()
 
     def run():
         return (ops.conv2d(x, kernel, bias, 1, "same"),
@@ -116,13 +112,7 @@ def test_many_tiles_identical_for_one_and_two_threads():
                 *ops.conv2d_backward_kernel(d_output1, x1, (5, 5), 2, "same"),
                 *ops.conv2d_backward_kernel(d_output, x, (3, 3), 1, "same"))
 
-    try:
-        chalknet.set_num_threads(1)
-        one = run()
-        chalknet.set_num_threads(2)
-        two = run()
-    finally:
-        chalknet.set_num_threads(saved)
+    one, two = run_on_threads(run, 1), run_on_threads(run, 2)
     names = ("y", "d_input", "y first layer", "d_input col2im", "d_kernel first layer",
              "d_bias first layer", "d_kernel", "d_bias")
     for name, a, b in zip(names, one, two, strict=True):

@@ -80,14 +80,6 @@ def test_pooling_edge_shapes(dtype, shape, pool, strides, padding):
     check_pool_against_reference(dtype, x, pool, strides, padding)
 
 
-@pytest.fixture(params=ops.available_isas())
-def isa(request):
-    before = chalknet.build_info()["simd"]
-    ops._set_isa(request.param)
-    yield request.param
-    ops._set_isa(before)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, pool, strides, padding", [
     ((4, 28, 28, 32), 2, None, "valid"),        # whole vectors of every width

@@ -17,7 +17,6 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import chalknet
 from chalknet import ops, reference
 from chalknet.reference import winograd
 from chalknet.reference.conv2d import conv_geometry
@@ -26,6 +25,7 @@ from op_compare import (
     assert_within,
     conv_bounds,
     reduction_bound,
+    run_on_threads,
     winograd_bound,
 )
 
@@ -114,14 +114,6 @@ def test_ops_on_the_winograd_path_match_reference(n, h, w, c, f, kh, kw, padding
     check_all_passes(x, kernel, bias, padding, dtype)
 
 
-@pytest.fixture(params=ops.available_isas())
-def isa(request):
-    before = chalknet.build_info()["simd"]
-    ops._set_isa(request.param)
-    yield request.param
-    ops._set_isa(before)
-
-
 @pytest.mark.parametrize("shape", [
     (2, 16, 16, 24, 3, 3, 40),    # F(4x4, 3x3); channels not a multiple of a vector
     (2, 14, 14, 32, 5, 5, 16),    # F(2x2, 5x5), the lenet-c2 kernel
@@ -138,20 +130,13 @@ def test_many_blocks_and_chunks_identical_for_one_and_two_threads():
     rng = np.random.default_rng(12)
     x, kernel, bias = conv_case(rng, np.float32, 12, 30, 30, 16, 3, 3, 24)
     d_output = rng.standard_normal((12, 30, 30, 24)).astype(np.float32)
-    saved = chalknet.get_num_threads()
 
     def run():
         return (ops.conv2d(x, kernel, bias, 1, "same"),
                 ops.conv2d_backward_input(d_output, kernel, x.shape, 1, "same"),
                 ops.conv2d_backward_kernel(d_output, x, (3, 3), 1, "same")[0])
 
-    try:
-        chalknet.set_num_threads(1)
-        one = run()
-        chalknet.set_num_threads(2)
-        two = run()
-    finally:
-        chalknet.set_num_threads(saved)
+    one, two = run_on_threads(run, 1), run_on_threads(run, 2)
     for name, a, b in zip(("y", "d_input", "d_kernel"), one, two, strict=True):
         assert_identical(name, a, b, np.float32)
     check_all_passes(x, kernel, bias, "same", np.float32)

@@ -46,11 +46,8 @@
 #include <vector>
 
 #include "gemm.h"
+#include "parallel.h"
 #include "winograd.h"
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 namespace chalknet {
 namespace {
@@ -115,17 +112,6 @@ void copy_runs(T* dst, int64_t dst_step, const T* src, int64_t src_step, int64_t
     default:
       for (int64_t r = 0; r < count; ++r) copy_run(dst + r * dst_step, src + r * src_step, run);
   }
-}
-
-// A parallel region over `items` pieces of work pays: more than one piece, more than one thread
-// and not already inside a parallel region (where gemm and the loops stay serial).
-bool parallel_worth_it(int64_t items) {
-#if defined(_OPENMP)
-  return items > 1 && !omp_in_parallel() && omp_get_max_threads() > 1;
-#else
-  (void)items;
-  return false;
-#endif
 }
 
 // Calls body(buffer, m0, m1) for the tiles [m0, m1) of rows [0, total), tile_size rows each,

@@ -125,7 +125,6 @@ void for_uncovered_rows(const Pool2dShape& s, Visit visit) {
   }
 }
 
-
 template <typename T>
 void max_forward(T* y, const T* x, const Pool2dShape& s) {
   const int64_t c_count = s.channels;
@@ -150,7 +149,7 @@ void max_backward(T* d_input, const T* d_output, const T* x, const Pool2dShape& 
   if (disjoint) {
     for_uncovered_rows(s, [&](int64_t n, int64_t ih) {
       fill(d_input + n * image_size + ih * row_size,
-                d_input + n * image_size + (ih + 1) * row_size, T(0));
+           d_input + n * image_size + (ih + 1) * row_size, T(0));
     });
   } else {
     zero(d_input, s.batch * image_size);

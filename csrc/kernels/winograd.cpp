@@ -53,12 +53,9 @@
 #include <vector>
 
 #include "gemm.h"
+#include "parallel.h"
 #include "gemm_kernels.h"
 #include "winograd_transform.h"
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 namespace chalknet {
 namespace {
@@ -320,17 +317,6 @@ void transform_d_outputs(T* dy, const T* d_output, const Plan<T>& plan, int64_t 
     plan.transform_2d({dy + p * f, kAlpha * position_step, position_step},
                       {tile, plan.tile_w * f, f}, plan.g_dy_h, plan.g_dy_w, f, scratch);
   }
-}
-
-// A parallel region over `items` pieces of work pays: more than one, more than one thread, and
-// not already inside a parallel region.
-bool parallel_worth_it(int64_t items) {
-#if defined(_OPENMP)
-  return items > 1 && !omp_in_parallel() && omp_get_max_threads() > 1;
-#else
-  (void)items;
-  return false;
-#endif
 }
 
 template <typename T>
