@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from chalknet import ops, reference
 from chalknet.reference.conv2d import conv_geometry
 
-# Spread over the 22 ops below, 400 per op (8,800) plus the layer fuzzing's 3,000
+# Spread over the 23 ops below, 400 per op (8,800) plus the layer fuzzing's 3,000
 # (tests/test_bad_input_layers.py) give the >= 10,000 examples per CI run that issue 7 asks
 # for; tools/sanitize.sh runs fewer (ASan makes each one slower).
 EXAMPLES_PER_OP = int(os.environ.get("CHALKNET_FUZZ_EXAMPLES_PER_OP", "400"))
@@ -124,6 +124,11 @@ def _global_max_backward_case(rng, dtype):
     return [_normal(rng, (x.shape[0], x.shape[3]), dtype), x], {}, 1
 
 
+def _relu_backward_case(rng, dtype):
+    shape = tuple(int(v) for v in rng.integers(1, 6, size=int(rng.integers(1, 5))))
+    return [_normal(rng, shape, dtype), _normal(rng, shape, dtype)], {}, 1
+
+
 CASES = {
     "matmul": _matmul_case,
     "conv2d": _conv2d_case,
@@ -137,6 +142,7 @@ CASES = {
     "global_avg_pool2d_backward": _global_avg_backward_case,
     "global_max_pool2d": _global_case,
     "global_max_pool2d_backward": _global_max_backward_case,
+    "relu_backward": _relu_backward_case,
 }
 
 

@@ -18,6 +18,7 @@ using namespace chalknet;
 
 void bind_conv(py::module_& m);  // bind_conv.cpp
 void bind_rnn(py::module_& m);   // bind_rnn.cpp
+void bind_activations(py::module_& m);  // bind_activations.cpp
 using bind::require_array;
 using bind::require_ndim;
 using bind::shape_str;
@@ -155,5 +156,6 @@ PYBIND11_MODULE(_core, m) {
         "Switch gemm to the named path ('generic', 'avx2', 'avx512'); False when unavailable.");
   m.def("available_isas", &available_isas, "Paths this build and CPU can run, best last.");
   bind_conv(m);
+  bind_activations(m);
   bind_rnn(m);
 }

@@ -188,6 +188,25 @@ def conv2d_backward_kernel(d_output: np.ndarray, x: np.ndarray, kernel_size: _Pa
     return d_kernel, d_bias
 
 
+_RELU_BACKWARD_KERNELS = {np.dtype(np.float32): _core.relu_backward_f32,
+                          np.dtype(np.float64): _core.relu_backward_f64}
+
+
+def relu_backward(d_output: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """dL/dx of relu(x): d_output where x > 0, else exactly 0 (also for inf/NaN d_output).
+
+    One branch-free pass in C++; the result has d_output's dtype (x is converted to it).
+    """
+    op = "ops.relu_backward"
+    shape, d_shape = np.shape(x), np.shape(d_output)  # before conversion (0-d stays 0-d)
+    d_output = _as_float_array(d_output, op, "d_output")
+    x = _as_float_array(x, op, "x", d_output.dtype)
+    if shape != d_shape:
+        raise ValueError(f"{op}: d_output must have the shape of x {shape}, got {d_shape}")
+    flat = _RELU_BACKWARD_KERNELS[d_output.dtype](d_output.reshape(-1), x.reshape(-1))
+    return flat.reshape(shape)
+
+
 def _pool_geometry(input_shape, pool_size, strides, padding, op):
     pool_size = _pair(pool_size, "pool_size", op)
     if min(pool_size) < 1:
