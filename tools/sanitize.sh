@@ -26,7 +26,7 @@ if [ ${#tests[@]} -eq 0 ]; then
     # test_memory is left out (ASan's quarantine and shadow memory grow RSS by design), and so
     # are the CHALKNET_ISA subprocess tests (their clean environment drops LD_PRELOAD, so the
     # instrumented module cannot load there); threads: predict/fit from several threads.
-    tests=(tests -q -p no:cacheprovider -k "(matmul or conv or pool or rnn or lstm or gru or ctc or gemm or bad_input or threads) and not peak_rss and not environment_variable")
+    tests=(tests -q -p no:cacheprovider -k "(matmul or conv or winograd or pool or relu_backward or rnn or lstm or gru or ctc or gemm or bad_input or threads) and not peak_rss and not environment_variable")
 fi
 cd "$work"
 "$work/env/bin/python" -m pytest "${tests[@]/#tests/$OLDPWD/tests}"
