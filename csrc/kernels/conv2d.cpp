@@ -299,8 +299,10 @@ void stack_rows(T* z, int64_t stack, const T* x, const Conv2dShape& s, int64_t n
                 int64_t band, int64_t wide) {
   const int64_t c = s.in_c;
   const T* image = x + n * s.in_h * s.in_w * c;
-  auto zero_slots = [&](T* slot, int64_t w_begin, int64_t w_end) {
-    for (int64_t w = w_begin; w < w_end; ++w) std::fill(slot + w * stack, slot + w * stack + c, T(0));
+  auto zero_slots = [&](T* slot, int64_t w_begin, int64_t w_end) {  // inline: c is tiny
+    for (int64_t w = w_begin; w < w_end; ++w) {
+      for (int64_t v = 0; v < c; ++v) slot[w * stack + v] = T(0);
+    }
   };
   for (int64_t r = 0; r < band; ++r) {
     for (int64_t i = 0; i < s.kernel_h; ++i) {
