@@ -41,8 +41,9 @@ std::array<int64_t, 3> product_sizes(const py::array_t<T>& a, const py::array_t<
   return {m, n, k};
 }
 
-// c (m, n) = alpha * op(a) @ op(b) + beta * c, the GIL released around the kernel.
-template <typename T>
+// c (m, n) = alpha * op(a) @ op(b) + beta * c, the GIL released around the kernel.  With
+// prepacked, b is first packed into a PackedB and gemm_packed computes the product.
+template <typename T, bool prepacked = false>
 void run_gemm(py::array_t<T>& c, const py::array_t<T>& a, const py::array_t<T>& b, bool trans_a,
               bool trans_b, const std::array<int64_t, 3>& sizes, T alpha, T beta) {
   const auto [m, n, k] = sizes;
@@ -52,11 +53,17 @@ void run_gemm(py::array_t<T>& c, const py::array_t<T>& a, const py::array_t<T>& 
   const T* b_ptr = b.data();
   const int64_t lda = a.shape(1), ldb = b.shape(1), ldc = n;
   py::gil_scoped_release release;
-  gemm<T>(c_ptr, ldc, a_ptr, lda, trans_a, b_ptr, ldb, trans_b, m, n, k, alpha, beta);
+  if constexpr (prepacked) {
+    const PackedB<T> packed(b_ptr, ldb, trans_b, k, n);
+    gemm_packed<T>(c_ptr, ldc, a_ptr, lda, trans_a, packed, m, alpha, beta);
+  } else {
+    gemm<T>(c_ptr, ldc, a_ptr, lda, trans_a, b_ptr, ldb, trans_b, m, n, k, alpha, beta);
+  }
 }
 
 // gemm(c, a, b, trans_a, trans_b, alpha, beta): c = alpha * op(a) @ op(b) + beta * c in place.
-template <typename T>
+// The prepacked instantiation is the test hook _gemm_prepacked_*: the same through PackedB.
+template <typename T, bool prepacked = false>
 void gemm_binding(py::handle c_obj, py::handle a_obj, py::handle b_obj, bool trans_a,
                   bool trans_b, double alpha, double beta) {
   const char* op = "ops.matmul";
@@ -72,7 +79,8 @@ void gemm_binding(py::handle c_obj, py::handle a_obj, py::handle b_obj, bool tra
       << shape_str(c);
     throw py::value_error(s.str());
   }
-  run_gemm<T>(c, a, b, trans_a, trans_b, sizes, static_cast<T>(alpha), static_cast<T>(beta));
+  run_gemm<T, prepacked>(c, a, b, trans_a, trans_b, sizes, static_cast<T>(alpha),
+                         static_cast<T>(beta));
 }
 
 // matmul(a, b, trans_a, trans_b) -> a new (m, n) array op(a) @ op(b): the short path for
@@ -130,6 +138,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("gemm_f64", &gemm_binding<double>, py::arg("c"), py::arg("a"), py::arg("b"),
         py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
         "c = alpha * op(a) @ op(b) + beta * c for C-contiguous float64 arrays, in place.");
+  m.def("_gemm_prepacked_f32", &gemm_binding<float, true>, py::arg("c"), py::arg("a"),
+        py::arg("b"), py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha") = 1.0,
+        py::arg("beta") = 0.0, "gemm_f32 through a pre-packed b (a test hook for PackedB).");
+  m.def("_gemm_prepacked_f64", &gemm_binding<double, true>, py::arg("c"), py::arg("a"),
+        py::arg("b"), py::arg("trans_a"), py::arg("trans_b"), py::arg("alpha") = 1.0,
+        py::arg("beta") = 0.0, "gemm_f64 through a pre-packed b (a test hook for PackedB).");
   m.def("matmul_f32", &matmul_binding<float>, py::arg("a"), py::arg("b"), py::arg("trans_a"),
         py::arg("trans_b"), "op(a) @ op(b) as a new array, for C-contiguous float32 a and b.");
   m.def("matmul_f64", &matmul_binding<double>, py::arg("a"), py::arg("b"), py::arg("trans_a"),

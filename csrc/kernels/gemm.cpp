@@ -12,6 +12,10 @@
 // operations for any thread count, so results are bit-identical.  Small products (RNN steps)
 // and calls made from inside a parallel region run on the calling thread, with no fork.
 //
+// Pre-packed B.  PackedB packs all of op(B) once (Kernel::pack_b, the panels the loop nest
+// would pack block by block); gemm_packed runs the same loops on those panels, on the kernel
+// the matrix was packed for, so it equals gemm bit for bit.
+//
 // Workspaces.  Each thread keeps its two packing buffers (thread_local, 64-byte aligned) and
 // reuses them across calls; they grow to the largest block size asked of them.  Nothing is
 // shared between threads, so several Python threads may call gemm at once.
@@ -22,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 
 #include "gemm_kernels.h"
 
@@ -180,30 +185,15 @@ void scale(T* c, int64_t ldc, int64_t m, int64_t n, T beta) {
   }
 }
 
-}  // namespace
-
-bool gemm_isa_available(Isa isa) {
-  return compiled(isa) && static_cast<int>(isa) <= static_cast<int>(detect_isa());
-}
-
-Isa gemm_isa() { return static_cast<Isa>(g_isa.load(std::memory_order_relaxed)); }
-
-bool set_gemm_isa(Isa isa) {
-  if (!gemm_isa_available(isa)) return false;
-  g_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
-  return true;
-}
-
+// The problem on `kernel`, split among the usable threads (see the top of the file).
 template <typename T>
-void gemm(T* c, int64_t ldc, const T* a, int64_t lda, bool trans_a, const T* b, int64_t ldb,
-          bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, T beta) {
+void run(const Kernel<T>& kernel, const Problem<T>& problem) {
+  const int64_t m = problem.m, n = problem.n, k = problem.k;
   if (m <= 0 || n <= 0) return;
-  if (k <= 0 || alpha == T(0)) {
-    scale(c, ldc, m, n, beta);
+  if (k <= 0 || problem.alpha == T(0)) {
+    scale(problem.c, problem.ldc, m, n, problem.beta);
     return;
   }
-  const Kernel<T>& kernel = *kernel_for<T>(gemm_isa());
-  const Problem<T> problem{c, ldc, a, lda, trans_a, b, ldb, trans_b, m, n, k, alpha, beta};
   const int64_t mr = kernel.blocking.mr, nr = kernel.blocking.nr;
   const int64_t row_tiles = ceil_div(m, mr), col_tiles = ceil_div(n, nr);
   const int threads = usable_threads(m, n, k);
@@ -227,9 +217,59 @@ void gemm(T* c, int64_t ldc, const T* a, int64_t lda, bool trans_a, const T* b, 
 #endif
 }
 
+}  // namespace
+
+bool gemm_isa_available(Isa isa) {
+  return compiled(isa) && static_cast<int>(isa) <= static_cast<int>(detect_isa());
+}
+
+Isa gemm_isa() { return static_cast<Isa>(g_isa.load(std::memory_order_relaxed)); }
+
+bool set_gemm_isa(Isa isa) {
+  if (!gemm_isa_available(isa)) return false;
+  g_isa.store(static_cast<int>(isa), std::memory_order_relaxed);
+  return true;
+}
+
+template <typename T>
+void gemm(T* c, int64_t ldc, const T* a, int64_t lda, bool trans_a, const T* b, int64_t ldb,
+          bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, T beta) {
+  const Problem<T> problem{c, ldc, a, lda, trans_a, b, ldb, trans_b, m, n, k, alpha, beta};
+  run(*kernel_for<T>(gemm_isa()), problem);
+}
+
+template <typename T>
+void PackedB<T>::Free::operator()(T* p) const {
+  ::operator delete(p, std::align_val_t{64});
+}
+
+template <typename T>
+PackedB<T>::PackedB(const T* b, int64_t ldb, bool trans_b, int64_t k, int64_t n)
+    : kernel_(kernel_for<T>(gemm_isa())), k_(std::max<int64_t>(k, 0)),
+      n_(std::max<int64_t>(n, 0)) {
+  const int64_t count = std::max<int64_t>(gemm_detail::packed_b_size(kernel_->blocking, k_, n_), 1);
+  storage_.reset(static_cast<T*>(::operator new(sizeof(T) * count, std::align_val_t{64})));
+  const Problem<T> problem{nullptr, 0, nullptr, 0, false, b, ldb, trans_b, 0, n_, k_, T(1), T(0)};
+  if (k_ > 0 && n_ > 0) kernel_->pack_b(storage_.get(), problem);
+}
+
+template <typename T>
+void gemm_packed(T* c, int64_t ldc, const T* a, int64_t lda, bool trans_a, const PackedB<T>& b,
+                 int64_t m, T alpha, T beta) {
+  Problem<T> problem{c, ldc, a, lda, trans_a, nullptr, 0, false, m, b.n(), b.k(), alpha, beta};
+  problem.b_packed = b.data();
+  run(b.kernel(), problem);
+}
+
 template void gemm<float>(float*, int64_t, const float*, int64_t, bool, const float*, int64_t,
                           bool, int64_t, int64_t, int64_t, float, float);
 template void gemm<double>(double*, int64_t, const double*, int64_t, bool, const double*, int64_t,
                            bool, int64_t, int64_t, int64_t, double, double);
+template class PackedB<float>;
+template class PackedB<double>;
+template void gemm_packed<float>(float*, int64_t, const float*, int64_t, bool,
+                                 const PackedB<float>&, int64_t, float, float);
+template void gemm_packed<double>(double*, int64_t, const double*, int64_t, bool,
+                                  const PackedB<double>&, int64_t, double, double);
 
 }  // namespace chalknet

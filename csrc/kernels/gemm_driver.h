@@ -21,6 +21,9 @@
 // combined into C with the same arithmetic.  So every element of C is computed the same way,
 // whatever tile and whatever thread it falls in: the result is independent of the thread count.
 //
+// With a pre-packed B (Problem::b_packed, filled once by pack_whole_b) the same loops run on
+// the same panels without the packing step, so the result is bit-identical to the plain call.
+//
 // The kc blocks are balanced (k = 784 with kc = 256 gives four blocks of 196, not a last block
 // of 16) and depend only on k.  Everything here is a static member of Driver<Micro>, and Micro
 // is a type private to one ISA file, so no function compiled with one ISA's flags can be picked
@@ -158,7 +161,12 @@ struct Driver {
       for (int64_t pc = 0; pc < g.k; pc += kc_step) {
         const int64_t kc = min(kc_step, g.k - pc);
         const T beta = pc == 0 ? g.beta : T(1);
-        pack_b(b_pack, g, pc, kc, jc, nc);
+        const T* b_block = b_pack;
+        if (g.b_packed) {
+          b_block = g.b_packed + pc * round_up(g.n, kNR) + jc * kc;
+        } else {
+          pack_b(b_pack, g, pc, kc, jc, nc);
+        }
         for (int64_t ic = row0; ic < row1; ic += mc_step) {
           const int64_t mc = min(mc_step, row1 - ic);
           const bool pack = pack_a_pays(g, nc);
@@ -169,7 +177,7 @@ struct Driver {
               const T* a = pack ? a_pack + ir * kc
                            : g.trans_a ? g.a + pc * g.lda + ic + ir
                                        : g.a + (ic + ir) * g.lda + pc;
-              tile(a_mode, min(kMR, mc - ir), min(kNR, nc - jr), kc, a, g.lda, b_pack + jr * kc,
+              tile(a_mode, min(kMR, mc - ir), min(kNR, nc - jr), kc, a, g.lda, b_block + jr * kc,
                    g.c + (ic + ir) * g.ldc + jc + jr, g.ldc, g.alpha, beta);
             }
           }
@@ -178,8 +186,19 @@ struct Driver {
     }
   }
 
+  // All of op(B) packed once: for each k block (the balanced kc steps region uses), the
+  // panels pack_b writes for columns [0, n); the block starting at k offset pc begins at
+  // pc * round_up(n, nr), and its columns from jc (a multiple of nr) on at + jc * kc.
+  static void pack_whole_b(T* packed, const Problem<T>& g) {
+    const int64_t kc_step = balanced(g.k, Micro::kKC, 8);
+    for (int64_t pc = 0; pc < g.k; pc += kc_step) {
+      pack_b(packed + pc * round_up(g.n, kNR), g, pc, min(kc_step, g.k - pc), 0, g.n);
+    }
+  }
+
   static constexpr Kernel<T> kernel(const char* isa) {
-    return Kernel<T>{isa, Blocking{kMR, kNR, Micro::kMC, Micro::kKC, Micro::kNC}, &region};
+    return Kernel<T>{isa, Blocking{kMR, kNR, Micro::kMC, Micro::kKC, Micro::kNC}, &region,
+                     &pack_whole_b};
   }
 };
 

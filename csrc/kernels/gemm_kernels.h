@@ -13,7 +13,8 @@
 
 namespace chalknet::gemm_detail {
 
-// C = alpha * op(A) * op(B) + beta * C, row-major (see gemm.h).
+// C = alpha * op(A) * op(B) + beta * C, row-major (see gemm.h).  When b_packed is set, op(B)
+// is read from it (the layout of Kernel::pack_b) and b, ldb, trans_b are unused.
 template <typename T>
 struct Problem {
   T* c;
@@ -26,6 +27,7 @@ struct Problem {
   bool trans_b;
   int64_t m, n, k;
   T alpha, beta;
+  const T* b_packed = nullptr;
 };
 
 // Register block mr x nr (the microkernel's tile of C) and cache blocks: an mc x kc block of A
@@ -43,7 +45,16 @@ struct Kernel {
   // same kc blocks for any rectangle, so an element's value does not depend on how C is split.
   void (*region)(const Problem<T>& problem, int64_t row0, int64_t row1, int64_t col0,
                  int64_t col1, T* a_pack, T* b_pack);
+  // Packs all of the problem's op(B) (k x n) into `packed` (packed_b_size(k, n) elements) as
+  // the region loops would pack it block by block, so that a problem with b_packed set runs
+  // the same arithmetic on the same panels without packing.
+  void (*pack_b)(T* packed, const Problem<T>& problem);
 };
+
+// Elements of a whole packed op(B) (k x n): the columns rounded up to whole nr panels.
+inline int64_t packed_b_size(const Blocking& blocking, int64_t k, int64_t n) {
+  return (n + blocking.nr - 1) / blocking.nr * blocking.nr * k;
+}
 
 // Defined in the ISA files; the AVX ones exist only in x86-64 builds (CHALKNET_HAVE_AVX2/512).
 extern const Kernel<float> kGenericF32;
