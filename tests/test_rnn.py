@@ -229,11 +229,15 @@ def test_backward_matches_finite_differences(lib, cell, masked):
 # ----- threads, dtypes, errors ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("isa", ops.available_isas())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cell, units", [("simple_rnn", 520), ("lstm", 130), ("gru", 175)])
-def test_results_do_not_depend_on_thread_count(cell, units):
-    # batch * gates * units >= 8192, so the fused passes run in parallel too.
-    case = make_case(5, cell, np.float32, 16, 5, 20, units, masked=True)
-    saved = chalknet.get_num_threads()
+def test_results_do_not_depend_on_thread_count(cell, units, dtype, isa):
+    # A step's product, batch x units x (gates * units), is >= 2^18 multiply-adds, so with 2
+    # threads the step loop is split by units (unit counts that are not whole blocks of 16).
+    case = make_case(5, cell, dtype, 16, 5, 20, units, masked=True)
+    saved = chalknet.get_num_threads(), chalknet.build_info()["simd"]
+    ops._set_isa(isa)
 
     def run():
         result = forward(ops, cell, case)
@@ -245,10 +249,11 @@ def test_results_do_not_depend_on_thread_count(cell, units):
         chalknet.set_num_threads(2)
         two = run()
     finally:
-        chalknet.set_num_threads(saved)
+        chalknet.set_num_threads(saved[0])
+        ops._set_isa(saved[1])
     names = FORWARD_NAMES[cell] + BACKWARD_NAMES[cell]
     for name, a, b in zip(names, one, two, strict=True):
-        assert_identical(name, a, b, np.float32)
+        assert_identical(name, a, b, dtype)
 
 
 def test_dtype_follows_x_and_weights_are_converted():
