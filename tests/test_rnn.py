@@ -345,24 +345,27 @@ def test_every_gate_build_matches_the_reference(isa, tmp_path):
     # The float sigmoid/tanh loops are compiled once per instruction set and chosen when first
     # used, so each build runs in its own process (CHALKNET_ISA lowers the choice; on a CPU
     # without the set the best available build runs, which is checked all the same).
+    # The LSTM and GRU also run their fused whole-row loops there, with and without biases.
+    cases = [(cell, use_bias) for cell in ["lstm", "gru"] for use_bias in [True, False]]
     script = (
         "import sys, numpy as np; sys.path.insert(0, sys.argv[2]);"
         "import test_rnn as t;"
-        "case = t.make_case(8, 'lstm', np.float32, 3, 6, 5, 33, masked=True);"
-        "result = t.forward(t.ops, 'lstm', case);"
-        "np.save(sys.argv[1], np.stack([result[0], t.forward(t.ops, 'gru', t.make_case("
-        "8, 'gru', np.float32, 3, 6, 5, 33, masked=True))[0]]))"
+        f"cases = {cases!r};"
+        "np.save(sys.argv[1], np.stack([t.forward(t.ops, cell, t.make_case("
+        "8, cell, np.float32, 3, 6, 5, 33, use_bias, masked=True))[0]"
+        " for cell, use_bias in cases]))"
     )
     out = tmp_path / "outputs.npy"
     env = {**os.environ, "CHALKNET_ISA": isa}
     subprocess.run([sys.executable, "-c", script, str(out), str(Path(__file__).parent)],
                    check=True, env=env)
     got = np.load(out)
-    for index, cell in enumerate(["lstm", "gru"]):
-        case = make_case(8, cell, np.float32, 3, 6, 5, 33, masked=True)
+    for index, (cell, use_bias) in enumerate(cases):
+        case = make_case(8, cell, np.float32, 3, 6, 5, 33, use_bias, masked=True)
         want = forward(reference, cell, case_as64(case))[0]
         bound = 2 * 6 * (5 + 33 + 1 + 16) * np.finfo(np.float32).eps
-        assert_within(f"{cell} outputs ({isa})", got[index], want, bound, np.float32)
+        assert_within(f"{cell} outputs ({isa}, bias {use_bias})", got[index], want, bound,
+                      np.float32)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

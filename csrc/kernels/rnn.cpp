@@ -402,30 +402,44 @@ void simple_rnn_step_backward(const Slice<T>& d_pre_t, T* dh_prev, const T* dh,
 
 // ----- LSTM ----------------------------------------------------------------------------------
 
+// One row of the LSTM step for n units: gate blocks i, f, g, o at gate + {0, 1, 2, 3} * H
+// hold pre-activations without the bias on entry, activations on exit; c and h are written.
+template <typename T, class Act, class Rec>
+void lstm_cell(T* gate, int64_t H, const T* bias, const T* cp, T* c, T* h, int64_t n, Act, Rec) {
+  if (bias) {
+    for (int64_t g = 0; g < 4; ++g) add_in_place(gate + g * H, bias + g * H, n);
+  }
+  apply_in_place<Rec>(gate, n);          // i
+  apply_in_place<Rec>(gate + H, n);      // f
+  apply_in_place<Act>(gate + 2 * H, n);  // g
+  apply_in_place<Rec>(gate + 3 * H, n);  // o
+  const T *i = gate, *f = gate + H, *g = gate + 2 * H, *o = gate + 3 * H;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) c[j] = f[j] * cp[j] + i[j] * g[j];
+  std::memcpy(h, c, sizeof(T) * n);
+  apply_in_place<Act>(h, n);
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) h[j] *= o[j];
+}
+
+// Keras's default activations in float: the fused loop of rnn_gates, per instruction set.
+void lstm_cell(float* gate, int64_t H, const float* bias, const float* cp, float* c, float* h,
+               int64_t n, TanhFn, SigmoidFn) {
+  rnn_gates::table().lstm_cell(gate, H, bias, cp, c, h, n);
+}
+
 // gates_t holds x_t.kernel + h_{t-1}.U on entry and i, f, g, o on exit.
 template <typename T, class Act, class Rec>
 void lstm_step(const Slice<T>& gates_t, const Slice<T>& c_t, const Slice<T>& h_t,
                const T* bias, const Slice<const T>& c_prev, const Slice<const T>& h_prev,
-               const uint8_t* mask, int64_t t, const RnnShape& s, const Units& units, Act, Rec) {
+               const uint8_t* mask, int64_t t, const RnnShape& s, const Units& units, Act act,
+               Rec rec) {
   const int64_t H = s.units, n = units.count();
   for (int64_t b = 0; b < s.batch; ++b) {
-    T* gate = gates_t.row(b) + units.begin;
     T *c = c_t.row(b) + units.begin, *h = h_t.row(b) + units.begin;
     const T *cp = c_prev.row(b) + units.begin, *hp = h_prev.row(b) + units.begin;
-    if (bias) {
-      for (int64_t g = 0; g < 4; ++g) add_in_place(gate + g * H, bias + g * H + units.begin, n);
-    }
-    apply_in_place<Rec>(gate, n);          // i
-    apply_in_place<Rec>(gate + H, n);      // f
-    apply_in_place<Act>(gate + 2 * H, n);  // g
-    apply_in_place<Rec>(gate + 3 * H, n);  // o
-    const T *i = gate, *f = gate + H, *g = gate + 2 * H, *o = gate + 3 * H;
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) c[j] = f[j] * cp[j] + i[j] * g[j];
-    std::memcpy(h, c, sizeof(T) * n);
-    apply_in_place<Act>(h, n);
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) h[j] *= o[j];
+    lstm_cell(gates_t.row(b) + units.begin, H, bias ? bias + units.begin : nullptr, cp, c, h, n,
+              act, rec);
     if (!is_real_step(mask, b, t, s)) {
       std::memcpy(c, cp, sizeof(T) * n);
       std::memcpy(h, hp, sizeof(T) * n);
@@ -475,36 +489,51 @@ void lstm_step_backward(const Slice<T>& d_pre_t, T* dh_prev, T* dc, T* act_c, co
 
 // ----- GRU -----------------------------------------------------------------------------------
 
+// One row of the GRU step for n units: gate blocks z, r, h~ at gate + {0, 1, 2} * H hold
+// x.kernel (z and r plus h_prev.U) on entry, activations on exit; u_h (the candidate's
+// h_prev.U) gets the recurrent bias added; h is written.  Either bias may be null.
+template <typename T, class Act, class Rec>
+void gru_cell(T* gate, int64_t H, const T* input_bias, const T* recurrent_bias, T* u_h,
+              const T* hp, T* h, int64_t n, Act, Rec) {
+  if (input_bias) {
+    for (int64_t g = 0; g < 3; ++g) add_in_place(gate + g * H, input_bias + g * H, n);
+  }
+  if (recurrent_bias) {  // z and r see both biases
+    add_in_place(gate, recurrent_bias, n);
+    add_in_place(gate + H, recurrent_bias + H, n);
+    add_in_place(u_h, recurrent_bias + 2 * H, n);
+  }
+  apply_in_place<Rec>(gate, n);
+  apply_in_place<Rec>(gate + H, n);
+  T *z = gate, *r = gate + H, *candidate = gate + 2 * H;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) candidate[j] += r[j] * u_h[j];  // reset after the product
+  apply_in_place<Act>(candidate, n);
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) h[j] = z[j] * hp[j] + (T(1) - z[j]) * candidate[j];
+}
+
+// Keras's default activations in float: the fused loop of rnn_gates, per instruction set.
+void gru_cell(float* gate, int64_t H, const float* input_bias, const float* recurrent_bias,
+              float* u_h, const float* hp, float* h, int64_t n, TanhFn, SigmoidFn) {
+  rnn_gates::table().gru_cell(gate, H, input_bias, recurrent_bias, u_h, hp, h, n);
+}
+
 // On entry the z and r blocks of gates_t hold x_t.kernel + h_{t-1}.U, the h block x_t.kernel
 // alone, and u_h_t the h block of h_{t-1}.U; on exit gates_t holds z, r, h~ and u_h_t has the
 // recurrent bias added.
 template <typename T, class Act, class Rec>
 void gru_step(const Slice<T>& gates_t, const Slice<T>& u_h_t, const Slice<T>& h_t,
               const T* input_bias, const T* recurrent_bias, const Slice<const T>& h_prev,
-              const uint8_t* mask, int64_t t, const RnnShape& s, const Units& units, Act, Rec) {
-  const int64_t H = s.units, n = units.count();
+              const uint8_t* mask, int64_t t, const RnnShape& s, const Units& units, Act act,
+              Rec rec) {
+  const int64_t n = units.count(), at = units.begin;
   for (int64_t b = 0; b < s.batch; ++b) {
-    T* gate = gates_t.row(b) + units.begin;
-    T *u_h = u_h_t.row(b) + units.begin, *h = h_t.row(b) + units.begin;
-    const T* hp = h_prev.row(b) + units.begin;
-    if (input_bias) {
-      for (int64_t g = 0; g < 3; ++g) {
-        add_in_place(gate + g * H, input_bias + g * H + units.begin, n);
-      }
-    }
-    if (recurrent_bias) {  // z and r see both biases
-      add_in_place(gate, recurrent_bias + units.begin, n);
-      add_in_place(gate + H, recurrent_bias + H + units.begin, n);
-      add_in_place(u_h, recurrent_bias + 2 * H + units.begin, n);
-    }
-    apply_in_place<Rec>(gate, n);
-    apply_in_place<Rec>(gate + H, n);
-    T *z = gate, *r = gate + H, *candidate = gate + 2 * H;
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) candidate[j] += r[j] * u_h[j];  // reset after the product
-    apply_in_place<Act>(candidate, n);
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) h[j] = z[j] * hp[j] + (T(1) - z[j]) * candidate[j];
+    T* h = h_t.row(b) + at;
+    const T* hp = h_prev.row(b) + at;
+    gru_cell(gates_t.row(b) + at, s.units, input_bias ? input_bias + at : nullptr,
+             recurrent_bias ? recurrent_bias + at : nullptr, u_h_t.row(b) + at, hp, h, n, act,
+             rec);
     if (!is_real_step(mask, b, t, s)) std::memcpy(h, hp, sizeof(T) * n);
   }
 }

@@ -50,16 +50,61 @@ inline float exp_approx(float x) {
   return given == kInf ? kInf : (given == -kInf ? 0.0f : result);
 }
 
+inline float sigmoid_of(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
+inline float tanh_of(float x) { return 1.0f - 2.0f / (exp_approx(2.0f * x) + 1.0f); }
+
+// v[j] += w[j] for j < n, when w is given.
+inline void add_bias(float* v, const float* w, int64_t n) {
+  if (w == nullptr) return;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) v[j] += w[j];
+}
+
 }  // namespace
 
 void sigmoid(float* v, int64_t n) {
 #pragma omp simd
-  for (int64_t j = 0; j < n; ++j) v[j] = 1.0f / (1.0f + exp_approx(-v[j]));
+  for (int64_t j = 0; j < n; ++j) v[j] = sigmoid_of(v[j]);
 }
 
 void tanh(float* v, int64_t n) {
 #pragma omp simd
-  for (int64_t j = 0; j < n; ++j) v[j] = 1.0f - 2.0f / (exp_approx(2.0f * v[j]) + 1.0f);
+  for (int64_t j = 0; j < n; ++j) v[j] = tanh_of(v[j]);
+}
+
+void lstm_cell(float* gate, int64_t stride, const float* bias, const float* c_prev, float* c,
+               float* h, int64_t n) {
+  float *i = gate, *f = gate + stride, *g = gate + 2 * stride, *o = gate + 3 * stride;
+  for (int64_t block = 0; block < 4; ++block) {
+    add_bias(gate + block * stride, bias ? bias + block * stride : nullptr, n);
+  }
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    i[j] = sigmoid_of(i[j]);
+    f[j] = sigmoid_of(f[j]);
+    g[j] = tanh_of(g[j]);
+    o[j] = sigmoid_of(o[j]);
+    c[j] = f[j] * c_prev[j] + i[j] * g[j];
+    h[j] = o[j] * tanh_of(c[j]);
+  }
+}
+
+void gru_cell(float* gate, int64_t stride, const float* input_bias, const float* recurrent_bias,
+              float* u_h, const float* h_prev, float* h, int64_t n) {
+  float *z = gate, *r = gate + stride, *candidate = gate + 2 * stride;
+  for (int64_t block = 0; block < 3; ++block) {
+    add_bias(gate + block * stride, input_bias ? input_bias + block * stride : nullptr, n);
+  }
+  add_bias(z, recurrent_bias, n);
+  add_bias(r, recurrent_bias ? recurrent_bias + stride : nullptr, n);
+  add_bias(u_h, recurrent_bias ? recurrent_bias + 2 * stride : nullptr, n);
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    z[j] = sigmoid_of(z[j]);
+    r[j] = sigmoid_of(r[j]);
+    candidate[j] = tanh_of(candidate[j] + r[j] * u_h[j]);
+    h[j] = z[j] * h_prev[j] + (1.0f - z[j]) * candidate[j];
+  }
 }
 
 }  // namespace chalknet::rnn_gates::CHALKNET_GATES_ISA
