@@ -341,31 +341,23 @@ def test_direct_binding_calls_are_checked():
 
 
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
-def test_every_gate_build_matches_the_reference(isa, tmp_path):
-    # The float sigmoid/tanh loops are compiled once per instruction set and chosen when first
-    # used, so each build runs in its own process (CHALKNET_ISA lowers the choice; on a CPU
-    # without the set the best available build runs, which is checked all the same).
-    # The LSTM and GRU also run their fused whole-row loops there, with and without biases.
-    cases = [(cell, use_bias) for cell in ["lstm", "gru"] for use_bias in [True, False]]
+def test_every_gate_build_matches_the_reference(isa):
+    # The float gate loops (sigmoid, tanh, and the fused LSTM/GRU rows of the forward and
+    # backward steps) are compiled once per instruction set and chosen when first used, so each
+    # build runs in its own process (CHALKNET_ISA lowers the choice; on a CPU without the set
+    # the best available build runs, which is checked all the same).  The check there is
+    # check_against_reference: outputs, caches and every gradient, with and without biases.
     script = (
-        "import sys, numpy as np; sys.path.insert(0, sys.argv[2]);"
+        "import sys, numpy as np; sys.path.insert(0, sys.argv[1]);"
         "import test_rnn as t;"
-        f"cases = {cases!r};"
-        "np.save(sys.argv[1], np.stack([t.forward(t.ops, cell, t.make_case("
-        "8, cell, np.float32, 3, 6, 5, 33, use_bias, masked=True))[0]"
-        " for cell, use_bias in cases]))"
+        "[t.check_against_reference(cell, np.float32, t.make_case("
+        "8, cell, np.float32, 3, 6, 5, 33, use_bias, masked=True))"
+        " for cell in sorted(t.GATES) for use_bias in (True, False)]"
     )
-    out = tmp_path / "outputs.npy"
     env = {**os.environ, "CHALKNET_ISA": isa}
-    subprocess.run([sys.executable, "-c", script, str(out), str(Path(__file__).parent)],
-                   check=True, env=env)
-    got = np.load(out)
-    for index, (cell, use_bias) in enumerate(cases):
-        case = make_case(8, cell, np.float32, 3, 6, 5, 33, use_bias, masked=True)
-        want = forward(reference, cell, case_as64(case))[0]
-        bound = 2 * 6 * (5 + 33 + 1 + 16) * np.finfo(np.float32).eps
-        assert_within(f"{cell} outputs ({isa}, bias {use_bias})", got[index], want, bound,
-                      np.float32)
+    result = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{isa} build:\n{result.stderr}"
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

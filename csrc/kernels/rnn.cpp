@@ -146,6 +146,8 @@ void with_activations(Activation activation, Activation recurrent, Body&& body) 
   });
 }
 
+#include "rnn_cell_backward.inc"
+
 // ----- shared pieces -------------------------------------------------------------------------
 
 // The fused passes are written as short loops over contiguous runs of one row, each simple
@@ -447,43 +449,38 @@ void lstm_step(const Slice<T>& gates_t, const Slice<T>& c_t, const Slice<T>& h_t
   }
 }
 
-// From dL/dh_t (dh + d_states_t) and dL/dc_t (dc, updated in place to dL/dc_{t-1}):
-//   d_o = dh * act(c_t)                    dc_t += dh * o * act'(c_t)
-//   d_i = dc_t * g    d_g = dc_t * i    d_f = dc_t * c_{t-1}    dc_{t-1} = dc_t * f
-// each times its activation's slope gives d_pre_t; dh_prev is set to the masked rows'
-// pass-through (0 elsewhere) before the recurrent gemm adds d_pre_t . U^T.
+// Keras's default activations in float: the same formulas built per instruction set.
+void lstm_cell_backward(float* d_pre, int64_t H, float* dc, float* dh_prev, const float* dh,
+                        const float* d_above, const float* gate, const float* c,
+                        const float* c_prev, int64_t n, TanhFn, SigmoidFn) {
+  rnn_gates::table().lstm_cell_backward(d_pre, H, dc, dh_prev, dh, d_above, gate, c, c_prev, n);
+}
 template <typename T, class Act, class Rec>
-void lstm_step_backward(const Slice<T>& d_pre_t, T* dh_prev, T* dc, T* act_c, const T* dh,
+void lstm_cell_backward(T* d_pre, int64_t H, T* dc, T* dh_prev, const T* dh, const T* d_above,
+                        const T* gate, const T* c, const T* c_prev, int64_t n, Act, Rec) {
+  lstm_backward_row<T, Act, Rec>(d_pre, H, dc, dh_prev, dh, d_above, gate, c, c_prev, n);
+}
+
+// The LSTM backward step for the share's units (formulas in rnn_cell_backward.inc): d_pre_t,
+// dc (in place: dL/dc_t -> dL/dc_{t-1}) and dh_prev, which masked rows pass through and
+// real rows leave at 0 for the recurrent gemm to add d_pre_t . U^T.
+template <typename T, class Act, class Rec>
+void lstm_step_backward(const Slice<T>& d_pre_t, T* dh_prev, T* dc, const T* dh,
                         const Slice<const T>& d_states_t, const Slice<const T>& gates_t,
                         const Slice<const T>& c_t, const Slice<const T>& c_prev,
                         const uint8_t* mask, int64_t t, const RnnShape& s, const Units& units,
-                        Act, Rec) {
-  const int64_t H = s.units, n = units.count();
+                        Act act, Rec rec) {
+  const int64_t H = s.units, n = units.count(), at = units.begin;
   for (int64_t b = 0; b < s.batch; ++b) {
-    const int64_t row = b * H + units.begin;
-    T* d_pre = d_pre_t.row(b) + units.begin;
-    T *dc_b = dc + row, *dh_prev_b = dh_prev + row, *act_c_b = act_c + row;
-    const T *dh_b = dh + row, *d_above = d_states_t.row(b) + units.begin;
-    const T *gate = gates_t.row(b) + units.begin, *cp = c_prev.row(b) + units.begin;
+    T* d_pre = d_pre_t.row(b) + at;
+    const T *dh_b = dh + b * H + at, *d_above = d_states_t.row(b) + at;
     if (!is_real_step(mask, b, t, s)) {
-      for (int64_t j = 0; j < n; ++j) dh_prev_b[j] = dh_b[j] + d_above[j];
+      for (int64_t j = 0; j < n; ++j) dh_prev[b * H + at + j] = dh_b[j] + d_above[j];
       for (int64_t g = 0; g < 4; ++g) std::fill(d_pre + g * H, d_pre + g * H + n, T(0));
       continue;
     }
-    std::memcpy(act_c_b, c_t.row(b) + units.begin, sizeof(T) * n);
-    apply_in_place<Act>(act_c_b, n);
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) {
-      const T dh_total = dh_b[j] + d_above[j];
-      const T i = gate[j], f = gate[H + j], g = gate[2 * H + j], o = gate[3 * H + j];
-      const T dc_total = dc_b[j] + dh_total * o * Act::slope(act_c_b[j]);
-      d_pre[j] = dc_total * g * Rec::slope(i);
-      d_pre[H + j] = dc_total * cp[j] * Rec::slope(f);
-      d_pre[2 * H + j] = dc_total * i * Act::slope(g);
-      d_pre[3 * H + j] = dh_total * act_c_b[j] * Rec::slope(o);
-      dc_b[j] = dc_total * f;
-      dh_prev_b[j] = T(0);
-    }
+    lstm_cell_backward(d_pre, H, dc + b * H + at, dh_prev + b * H + at, dh_b, d_above,
+                       gates_t.row(b) + at, c_t.row(b) + at, c_prev.row(b) + at, n, act, rec);
   }
 }
 
@@ -538,47 +535,42 @@ void gru_step(const Slice<T>& gates_t, const Slice<T>& u_h_t, const Slice<T>& h_
   }
 }
 
-// From dL/dh_t (dh + d_states_t):
-//   d_candidate = dh * (1 - z) * act'(h~)         (pre-activation of h~)
-//   d_z = dh * (h_{t-1} - h~) * rec'(z)
-//   d_r = d_candidate * u_h * rec'(r)
-//   input side     d_pre_t = (d_z, d_r, d_candidate)
-//   recurrent side d_rec_t = (d_z, d_r, d_candidate * r)
-//   dh_prev = dh * z (before the recurrent gemm adds d_rec_t . U^T)
+// Keras's default activations in float: the same formulas built per instruction set.
+void gru_cell_backward(float* d_pre, float* d_rec, int64_t H, float* dh_prev, const float* dh,
+                       const float* d_above, const float* gate, const float* u_h,
+                       const float* h_prev, int64_t n, TanhFn, SigmoidFn) {
+  rnn_gates::table().gru_cell_backward(d_pre, d_rec, H, dh_prev, dh, d_above, gate, u_h, h_prev,
+                                       n);
+}
+template <typename T, class Act, class Rec>
+void gru_cell_backward(T* d_pre, T* d_rec, int64_t H, T* dh_prev, const T* dh, const T* d_above,
+                       const T* gate, const T* u_h, const T* h_prev, int64_t n, Act, Rec) {
+  gru_backward_row<T, Act, Rec>(d_pre, d_rec, H, dh_prev, dh, d_above, gate, u_h, h_prev, n);
+}
+
+// The GRU backward step for the share's units (formulas in rnn_cell_backward.inc): d_pre_t,
+// d_rec_t and dh_prev (before the recurrent gemm adds d_rec_t . U^T); masked rows pass dh
+// through.
 template <typename T, class Act, class Rec>
 void gru_step_backward(const Slice<T>& d_pre_t, const Slice<T>& d_rec_t, T* dh_prev,
                        const T* dh, const Slice<const T>& d_states_t,
                        const Slice<const T>& gates_t, const Slice<const T>& u_h_t,
                        const Slice<const T>& h_prev, const uint8_t* mask, int64_t t,
-                       const RnnShape& s, const Units& units, Act, Rec) {
-  const int64_t H = s.units, n = units.count();
+                       const RnnShape& s, const Units& units, Act act, Rec rec) {
+  const int64_t H = s.units, n = units.count(), at = units.begin;
   for (int64_t b = 0; b < s.batch; ++b) {
-    T *d_pre = d_pre_t.row(b) + units.begin, *d_rec = d_rec_t.row(b) + units.begin;
-    T* dh_prev_b = dh_prev + b * H + units.begin;
-    const T *dh_b = dh + b * H + units.begin, *d_above = d_states_t.row(b) + units.begin;
-    const T* gate = gates_t.row(b) + units.begin;
-    const T *u_h = u_h_t.row(b) + units.begin, *hp = h_prev.row(b) + units.begin;
+    T *d_pre = d_pre_t.row(b) + at, *d_rec = d_rec_t.row(b) + at;
+    const T *dh_b = dh + b * H + at, *d_above = d_states_t.row(b) + at;
     if (!is_real_step(mask, b, t, s)) {
-      for (int64_t j = 0; j < n; ++j) dh_prev_b[j] = dh_b[j] + d_above[j];
+      for (int64_t j = 0; j < n; ++j) dh_prev[b * H + at + j] = dh_b[j] + d_above[j];
       for (int64_t g = 0; g < 3; ++g) {
         std::fill(d_pre + g * H, d_pre + g * H + n, T(0));
         std::fill(d_rec + g * H, d_rec + g * H + n, T(0));
       }
       continue;
     }
-#pragma omp simd
-    for (int64_t j = 0; j < n; ++j) {
-      const T dh_total = dh_b[j] + d_above[j];
-      const T z = gate[j], r = gate[H + j], candidate = gate[2 * H + j];
-      const T d_candidate = dh_total * (T(1) - z) * Act::slope(candidate);
-      const T d_z = dh_total * (hp[j] - candidate) * Rec::slope(z);
-      const T d_r = d_candidate * u_h[j] * Rec::slope(r);
-      d_pre[j] = d_rec[j] = d_z;
-      d_pre[H + j] = d_rec[H + j] = d_r;
-      d_pre[2 * H + j] = d_candidate;
-      d_rec[2 * H + j] = d_candidate * r;
-      dh_prev_b[j] = dh_total * z;
-    }
+    gru_cell_backward(d_pre, d_rec, H, dh_prev + b * H + at, dh_b, d_above, gates_t.row(b) + at,
+                      u_h_t.row(b) + at, h_prev.row(b) + at, n, act, rec);
   }
 }
 
@@ -667,14 +659,13 @@ void lstm_backward(T* d_x, T* d_h0, T* d_c0, T* d_kernel, T* d_recurrent_kernel,
   const int64_t BH = s.batch * H;
   T* d_pre = scratch<T>(Scratch::PreGradients, s.batch * TG);
   auto dh = buffer<T>(2 * BH), dc = buffer<T>(BH);
-  auto act_c = buffer<T>(BH);  // act(c_t) of the step being processed
   start_gradient(dh.get(), d_final_h, s);
   start_gradient(dc.get(), d_final_c, s);
   with_activations(activation, recurrent_activation, [&](auto act, auto rec_act) {
     const T* d_h_initial = backward_steps<T>(
         dh.get(), d_pre, recurrent_kernel, 4, s,
         [&](int64_t t, const Units& units, const T* dh_t, T* dh_prev) {
-          lstm_step_backward<T>({d_pre + t * G, TG}, dh_prev, dc.get(), act_c.get(), dh_t,
+          lstm_step_backward<T>({d_pre + t * G, TG}, dh_prev, dc.get(), dh_t,
                                 {d_states + t * H, TH}, {gates + t * G, TG},
                                 {cells + t * H, TH}, previous(cells, c0, t, s), mask, t, s,
                                 units, act, rec_act);

@@ -24,12 +24,16 @@ Table make_table() {
 #ifdef CHALKNET_RNN_GATES_X86
   switch (chosen_isa()) {
     case Isa::Avx512:
-      return {avx512::sigmoid, avx512::tanh, avx512::lstm_cell, avx512::gru_cell, "avx512"};
-    case Isa::Avx2: return {avx2::sigmoid, avx2::tanh, avx2::lstm_cell, avx2::gru_cell, "avx2"};
+      return {avx512::sigmoid, avx512::tanh, avx512::lstm_cell, avx512::gru_cell,
+              avx512::lstm_cell_backward, avx512::gru_cell_backward, "avx512"};
+    case Isa::Avx2:
+      return {avx2::sigmoid, avx2::tanh, avx2::lstm_cell, avx2::gru_cell,
+              avx2::lstm_cell_backward, avx2::gru_cell_backward, "avx2"};
     case Isa::Generic: break;
   }
 #endif
-  return {generic::sigmoid, generic::tanh, generic::lstm_cell, generic::gru_cell, "generic"};
+  return {generic::sigmoid, generic::tanh, generic::lstm_cell, generic::gru_cell,
+          generic::lstm_cell_backward, generic::gru_cell_backward, "generic"};
 }
 
 }  // namespace

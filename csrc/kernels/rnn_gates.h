@@ -18,6 +18,8 @@
 //     z, r = sigmoid(block + input_bias + recurrent_bias), u_h += its recurrent bias,
 //     h~ = tanh(block + input_bias + r * u_h), then h = z * h_prev + (1 - z) * h~.
 //     Either bias may be null.
+//   lstm_cell_backward, gru_cell_backward: one row of the backward steps, the formulas of
+//     rnn_cell_backward.inc with these activations (arguments as there).
 //
 // e^x is computed branch-free (see rnn_gates_impl.h) with a relative error of about 1 ulp;
 // tanh's absolute error is a few ulp of 1.  NaN propagates.
@@ -32,11 +34,20 @@ using GruCell = void (*)(float* gate, int64_t stride, const float* input_bias,
                          const float* recurrent_bias, float* u_h, const float* h_prev, float* h,
                          int64_t n);
 
+using LstmCellBackward = void (*)(float* d_pre, int64_t stride, float* dc, float* dh_prev,
+                                  const float* dh, const float* d_above, const float* gate,
+                                  const float* c, const float* c_prev, int64_t n);
+using GruCellBackward = void (*)(float* d_pre, float* d_rec, int64_t stride, float* dh_prev,
+                                 const float* dh, const float* d_above, const float* gate,
+                                 const float* u_h, const float* h_prev, int64_t n);
+
 struct Table {
   void (*sigmoid)(float* v, int64_t n);
   void (*tanh)(float* v, int64_t n);
   LstmCell lstm_cell;
   GruCell gru_cell;
+  LstmCellBackward lstm_cell_backward;
+  GruCellBackward gru_cell_backward;
   const char* isa;
 };
 
@@ -50,6 +61,12 @@ void lstm_cell(float* gate, int64_t stride, const float* bias, const float* c_pr
                float* h, int64_t n);
 void gru_cell(float* gate, int64_t stride, const float* input_bias, const float* recurrent_bias,
               float* u_h, const float* h_prev, float* h, int64_t n);
+void lstm_cell_backward(float* d_pre, int64_t stride, float* dc, float* dh_prev, const float* dh,
+                        const float* d_above, const float* gate, const float* c,
+                        const float* c_prev, int64_t n);
+void gru_cell_backward(float* d_pre, float* d_rec, int64_t stride, float* dh_prev,
+                       const float* dh, const float* d_above, const float* gate,
+                       const float* u_h, const float* h_prev, int64_t n);
 }  // namespace generic
 namespace avx2 {
 void sigmoid(float* v, int64_t n);
@@ -58,6 +75,12 @@ void lstm_cell(float* gate, int64_t stride, const float* bias, const float* c_pr
                float* h, int64_t n);
 void gru_cell(float* gate, int64_t stride, const float* input_bias, const float* recurrent_bias,
               float* u_h, const float* h_prev, float* h, int64_t n);
+void lstm_cell_backward(float* d_pre, int64_t stride, float* dc, float* dh_prev, const float* dh,
+                        const float* d_above, const float* gate, const float* c,
+                        const float* c_prev, int64_t n);
+void gru_cell_backward(float* d_pre, float* d_rec, int64_t stride, float* dh_prev,
+                       const float* dh, const float* d_above, const float* gate,
+                       const float* u_h, const float* h_prev, int64_t n);
 }  // namespace avx2
 namespace avx512 {
 void sigmoid(float* v, int64_t n);
@@ -66,6 +89,12 @@ void lstm_cell(float* gate, int64_t stride, const float* bias, const float* c_pr
                float* h, int64_t n);
 void gru_cell(float* gate, int64_t stride, const float* input_bias, const float* recurrent_bias,
               float* u_h, const float* h_prev, float* h, int64_t n);
+void lstm_cell_backward(float* d_pre, int64_t stride, float* dc, float* dh_prev, const float* dh,
+                        const float* d_above, const float* gate, const float* c,
+                        const float* c_prev, int64_t n);
+void gru_cell_backward(float* d_pre, float* d_rec, int64_t stride, float* dh_prev,
+                       const float* dh, const float* d_above, const float* gate,
+                       const float* u_h, const float* h_prev, int64_t n);
 }  // namespace avx512
 
 }  // namespace chalknet::rnn_gates

@@ -1,7 +1,9 @@
-// rnn_gates_impl.h: the body of rnn_gates_{generic,avx2,avx512}.cpp.  Each of those files
-// defines CHALKNET_GATES_ISA (the namespace) and includes this one, so the same loops are
-// compiled once per instruction set; everything here lives in that namespace (no inline
-// function is shared between files built with different flags).
+// rnn_gates_impl.h: the body of rnn_gates_{generic,avx2,avx512}.cpp (the functions of
+// rnn_gates.h).  Each of those files defines CHALKNET_GATES_ISA (the namespace) and includes
+// this one, so the same loops are compiled once per instruction set; everything here lives in
+// that namespace (no inline function is shared between files built with different flags).
+// The backward rows are the formulas of rnn_cell_backward.inc, included here with this file's
+// tanh and sigmoid.
 //
 // e^x for float, Cephes's expf scheme written without branches so that the loops vectorise:
 // x is clamped to [-87, 88] (where e^x is a normal float), split as x = n ln2 + r with
@@ -52,6 +54,19 @@ inline float exp_approx(float x) {
 
 inline float sigmoid_of(float x) { return 1.0f / (1.0f + exp_approx(-x)); }
 inline float tanh_of(float x) { return 1.0f - 2.0f / (exp_approx(2.0f * x) + 1.0f); }
+
+// The activations as rnn_cell_backward.inc wants them: apply(x), and slope(y) = act'(x) given
+// y = act(x).
+struct Tanh {
+  static float apply(float x) { return tanh_of(x); }
+  static float slope(float y) { return 1.0f - y * y; }
+};
+struct Sigmoid {
+  static float apply(float x) { return sigmoid_of(x); }
+  static float slope(float y) { return y * (1.0f - y); }
+};
+
+#include "rnn_cell_backward.inc"
 
 // v[j] += w[j] for j < n, when w is given.
 inline void add_bias(float* v, const float* w, int64_t n) {
@@ -105,6 +120,20 @@ void gru_cell(float* gate, int64_t stride, const float* input_bias, const float*
     candidate[j] = tanh_of(candidate[j] + r[j] * u_h[j]);
     h[j] = z[j] * h_prev[j] + (1.0f - z[j]) * candidate[j];
   }
+}
+
+void lstm_cell_backward(float* d_pre, int64_t stride, float* dc, float* dh_prev, const float* dh,
+                        const float* d_above, const float* gate, const float* c,
+                        const float* c_prev, int64_t n) {
+  lstm_backward_row<float, Tanh, Sigmoid>(d_pre, stride, dc, dh_prev, dh, d_above, gate, c,
+                                          c_prev, n);
+}
+
+void gru_cell_backward(float* d_pre, float* d_rec, int64_t stride, float* dh_prev,
+                       const float* dh, const float* d_above, const float* gate,
+                       const float* u_h, const float* h_prev, int64_t n) {
+  gru_backward_row<float, Tanh, Sigmoid>(d_pre, d_rec, stride, dh_prev, dh, d_above, gate, u_h,
+                                         h_prev, n);
 }
 
 }  // namespace chalknet::rnn_gates::CHALKNET_GATES_ISA
