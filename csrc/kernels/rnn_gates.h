@@ -54,47 +54,16 @@ struct Table {
 // The best build this CPU and OS support; CHALKNET_ISA=generic|avx2|avx512 may lower it.
 const Table& table();
 
+// Each build's table, constant data defined in rnn_gates_<isa>.cpp (so linking a build this
+// CPU cannot run is safe: no code of it runs unless chosen).
 namespace generic {
-void sigmoid(float* v, int64_t n);
-void tanh(float* v, int64_t n);
-void lstm_cell(float* gate, int64_t stride, const float* bias, const float* c_prev, float* c,
-               float* h, int64_t n);
-void gru_cell(float* gate, int64_t stride, const float* input_bias, const float* recurrent_bias,
-              float* u_h, const float* h_prev, float* h, int64_t n);
-void lstm_cell_backward(float* d_pre, int64_t stride, float* dc, float* dh_prev, const float* dh,
-                        const float* d_above, const float* gate, const float* c,
-                        const float* c_prev, int64_t n);
-void gru_cell_backward(float* d_pre, float* d_rec, int64_t stride, float* dh_prev,
-                       const float* dh, const float* d_above, const float* gate,
-                       const float* u_h, const float* h_prev, int64_t n);
-}  // namespace generic
+extern const Table kTable;
+}
 namespace avx2 {
-void sigmoid(float* v, int64_t n);
-void tanh(float* v, int64_t n);
-void lstm_cell(float* gate, int64_t stride, const float* bias, const float* c_prev, float* c,
-               float* h, int64_t n);
-void gru_cell(float* gate, int64_t stride, const float* input_bias, const float* recurrent_bias,
-              float* u_h, const float* h_prev, float* h, int64_t n);
-void lstm_cell_backward(float* d_pre, int64_t stride, float* dc, float* dh_prev, const float* dh,
-                        const float* d_above, const float* gate, const float* c,
-                        const float* c_prev, int64_t n);
-void gru_cell_backward(float* d_pre, float* d_rec, int64_t stride, float* dh_prev,
-                       const float* dh, const float* d_above, const float* gate,
-                       const float* u_h, const float* h_prev, int64_t n);
-}  // namespace avx2
+extern const Table kTable;
+}
 namespace avx512 {
-void sigmoid(float* v, int64_t n);
-void tanh(float* v, int64_t n);
-void lstm_cell(float* gate, int64_t stride, const float* bias, const float* c_prev, float* c,
-               float* h, int64_t n);
-void gru_cell(float* gate, int64_t stride, const float* input_bias, const float* recurrent_bias,
-              float* u_h, const float* h_prev, float* h, int64_t n);
-void lstm_cell_backward(float* d_pre, int64_t stride, float* dc, float* dh_prev, const float* dh,
-                        const float* d_above, const float* gate, const float* c,
-                        const float* c_prev, int64_t n);
-void gru_cell_backward(float* d_pre, float* d_rec, int64_t stride, float* dh_prev,
-                       const float* dh, const float* d_above, const float* gate,
-                       const float* u_h, const float* h_prev, int64_t n);
-}  // namespace avx512
+extern const Table kTable;
+}
 
 }  // namespace chalknet::rnn_gates

@@ -75,8 +75,6 @@ inline void add_bias(float* v, const float* w, int64_t n) {
   for (int64_t j = 0; j < n; ++j) v[j] += w[j];
 }
 
-}  // namespace
-
 void sigmoid(float* v, int64_t n) {
 #pragma omp simd
   for (int64_t j = 0; j < n; ++j) v[j] = sigmoid_of(v[j]);
@@ -135,5 +133,14 @@ void gru_cell_backward(float* d_pre, float* d_rec, int64_t stride, float* dh_pre
   gru_backward_row<float, Tanh, Sigmoid>(d_pre, d_rec, stride, dh_prev, dh, d_above, gate, u_h,
                                          h_prev, n);
 }
+
+}  // namespace
+
+#define CHALKNET_GATES_NAME_(isa) #isa
+#define CHALKNET_GATES_NAME(isa) CHALKNET_GATES_NAME_(isa)
+const Table kTable = {sigmoid, tanh, lstm_cell, gru_cell, lstm_cell_backward, gru_cell_backward,
+                      CHALKNET_GATES_NAME(CHALKNET_GATES_ISA)};
+#undef CHALKNET_GATES_NAME
+#undef CHALKNET_GATES_NAME_
 
 }  // namespace chalknet::rnn_gates::CHALKNET_GATES_ISA
