@@ -46,6 +46,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -76,14 +77,16 @@ std::unique_ptr<T[]> buffer(int64_t count) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(count, 1))]);
 }
 
-// The backward pass's sequence-sized scratch (d_pre, d_rec, h_prev) is kept per calling
-// thread and only grows, so a training loop does not pay fresh page faults on every batch
-// (GEMM's workspaces work the same way).  Each slot holds one buffer at a time.
-enum class Scratch { PreGradients = 0, RecurrentGradients = 1, PreviousStates = 2 };
+// The backward pass's sequence-sized scratch (d_pre, d_rec, h_prev) and the packed copies of
+// the recurrent kernel are kept per calling thread and only grow, so a training loop does not
+// pay fresh page faults on every batch (GEMM's workspaces work the same way; for the
+// (1, 64, 256, 512) LSTM a fresh 4 MB packed kernel per call cost a fifth of the forward).
+// Each slot holds one buffer at a time.
+enum class Scratch { PreGradients = 0, RecurrentGradients = 1, PreviousStates = 2, Packed = 3 };
 
 template <typename T>
 T* scratch(Scratch slot, int64_t count) {
-  thread_local std::vector<T> slots[3];
+  thread_local std::vector<T> slots[4];
   std::vector<T>& storage = slots[static_cast<int>(slot)];
   if (storage.size() < static_cast<size_t>(count)) storage.resize(static_cast<size_t>(count));
   return storage.data();
@@ -284,6 +287,36 @@ void for_my_shares(int shares, const Body& body) {
   for (int share = first; share < shares; share += stride) body(share);
 }
 
+// A matrix op(B) (k, n) to pack, given as to PackedB's constructor.
+template <typename T>
+struct ToPack {
+  const T* b;
+  int64_t ldb;
+  bool trans_b;
+  int64_t k, n;
+};
+
+// The matrices packed one after the other into this thread's Scratch::Packed, each from a
+// 64-byte boundary.
+template <typename T>
+std::vector<PackedB<T>> pack_in_scratch(const std::vector<ToPack<T>>& sources) {
+  constexpr int64_t kAlign = 64 / sizeof(T);
+  std::vector<int64_t> offsets;
+  int64_t total = 0;
+  for (const ToPack<T>& m : sources) {
+    offsets.push_back(total);
+    total += (PackedB<T>::storage_size(m.k, m.n) + kAlign - 1) / kAlign * kAlign;
+  }
+  T* base = scratch<T>(Scratch::Packed, total + kAlign);
+  base += (kAlign - reinterpret_cast<std::uintptr_t>(base) / sizeof(T) % kAlign) % kAlign;
+  std::vector<PackedB<T>> packed;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const ToPack<T>& m = sources[i];
+    packed.emplace_back(m.b, m.ldb, m.trans_b, m.k, m.n, base + offsets[i]);
+  }
+  return packed;
+}
+
 // Where gate block g of h_{t-1} . U goes at step t: added to the (B, H) slice (beta 1: it holds
 // x_t . kernel) or written over it (beta 0).
 template <typename T>
@@ -303,14 +336,15 @@ void forward_steps(const T* states, const T* h0, const T* recurrent_kernel, int6
                    const RnnShape& s, const TargetFn& target, const Step& step) {
   const int shares = step_shares(s, gates);
   std::vector<Units> units;
-  std::vector<PackedB<T>> blocks;  // share * gates + g: U[:, g*H + units] (H, n)
+  std::vector<ToPack<T>> sources;  // share * gates + g: U[:, g*H + units] (H, n)
   for (int share = 0; share < shares; ++share) {
     units.push_back(share_units(s.units, share, shares));
     for (int64_t g = 0; g < gates; ++g) {
-      blocks.emplace_back(recurrent_kernel + g * s.units + units.back().begin, gates * s.units,
-                          false, s.units, units.back().count());
+      sources.push_back({recurrent_kernel + g * s.units + units.back().begin, gates * s.units,
+                         false, s.units, units.back().count()});
     }
   }
+  const std::vector<PackedB<T>> blocks = pack_in_scratch(sources);
 #pragma omp parallel num_threads(shares)
   for (int64_t t = 0; t < s.steps; ++t) {
     const Slice<const T> h_prev = previous(states, h0, t, s);
@@ -338,12 +372,13 @@ T* backward_steps(T* dh, const T* d_rec, const T* recurrent_kernel, int64_t gate
   const auto dh_at = [&](int64_t t) { return dh + (s.steps - 1 - t) % 2 * BH; };
   const int shares = step_shares(s, gates);
   std::vector<Units> units;
-  std::vector<PackedB<T>> rows_t;  // op(B) (G*H, n) = U^T[:, units], U's rows read transposed
+  std::vector<ToPack<T>> sources;  // op(B) (G*H, n) = U^T[:, units], U's rows read transposed
   for (int share = 0; share < shares; ++share) {
     units.push_back(share_units(H, share, shares));
-    rows_t.emplace_back(recurrent_kernel + units.back().begin * width, width, true, width,
-                        units.back().count());
+    sources.push_back(
+        {recurrent_kernel + units.back().begin * width, width, true, width, units.back().count()});
   }
+  const std::vector<PackedB<T>> rows_t = pack_in_scratch(sources);
 #pragma omp parallel num_threads(shares)
   for (int64_t t = s.steps - 1; t >= 0; --t) {
     T* dh_prev = dh_at(t - 1);
