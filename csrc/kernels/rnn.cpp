@@ -33,9 +33,9 @@
 //
 // Threads.  The step loop runs inside ONE parallel region per call, split by units: unit j of
 // step t (its G gates, its state) needs all of h_{t-1} but only the G columns of U that feed
-// it.  Each thread owns a range of units, packs those columns of U once, and per step
-// multiplies h_{t-1} by them and runs the fused pass on its own units; one barrier per step
-// makes h_t whole before the next product reads it.  The backward pass mirrors it: a thread
+// it.  Each thread owns a range of units (those columns of U are packed once per call), and
+// per step multiplies h_{t-1} by them and runs the fused pass on its own units; one barrier
+// per step makes h_t whole before the next product reads it.  The backward pass mirrors it: a thread
 // owns the units of dh_{t-1}, computes the step's pre-activation gradients for them, waits at
 // the barrier for the other units' gradients, then multiplies them by its rows of U.  (A
 // fork/join per step, gemm splitting each small product, cost more than the work at 2 threads.)
@@ -79,8 +79,9 @@ std::unique_ptr<T[]> buffer(int64_t count) {
 
 // The backward pass's sequence-sized scratch (d_pre, d_rec, h_prev) and the packed copies of
 // the recurrent kernel are kept per calling thread and only grow, so a training loop does not
-// pay fresh page faults on every batch (GEMM's workspaces work the same way; for the
-// (1, 64, 256, 512) LSTM a fresh 4 MB packed kernel per call cost a fifth of the forward).
+// pay fresh page faults on every batch (GEMM's workspaces work the same way; a one-step
+// (64, 256, 512) LSTM forward took 3.1 ms with a fresh 4 MB packed kernel per call, 1.9 ms
+// without).
 // Each slot holds one buffer at a time.
 enum class Scratch { PreGradients = 0, RecurrentGradients = 1, PreviousStates = 2, Packed = 3 };
 
@@ -200,7 +201,6 @@ void input_projection(T* pre, const T* x, const T* kernel, int64_t width, const 
   gemm<T>(pre, width, x, s.input_size, false, kernel, width, false, s.batch * s.steps, width,
           s.input_size, T(1), T(0));
 }
-
 
 // out (cols,) = sum over the rows of m (rows, cols), in fixed chunks added in order.
 template <typename T>
