@@ -203,9 +203,11 @@ void run(const Kernel<T>& kernel, const Problem<T>& problem) {
     return;
   }
 #if defined(_OPENMP)
-#pragma omp parallel num_threads(static_cast<int>(grid.rows * grid.cols))
-  {
-    const int64_t id = omp_get_thread_num();
+  const int64_t rectangles = grid.rows * grid.cols;
+#pragma omp parallel num_threads(static_cast<int>(rectangles))
+  // One rectangle per thread; a smaller team than asked for (OMP_THREAD_LIMIT, OMP_DYNAMIC)
+  // takes the rest in turn, so every rectangle is computed whatever the team.
+  for (int64_t id = omp_get_thread_num(); id < rectangles; id += omp_get_num_threads()) {
     const int64_t gr = id / grid.cols, gc = id % grid.cols;
     // Rectangle (gr, gc): a balanced share of the tiles in each direction.
     const int64_t row0 = row_tiles * gr / grid.rows * mr;
