@@ -9,9 +9,13 @@ which are still allowed.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from chalknet.datasets import _files
@@ -69,3 +73,21 @@ def isa(request):
     ops._set_isa(request.param)
     yield request.param
     ops._set_isa(before)
+
+
+@pytest.fixture
+def under_thread_limits(tmp_path):
+    """run(code) runs Python ``code`` in a fresh process under OMP_THREAD_LIMIT=1 and then =2
+    (libgomp reads it at start-up), with the tests folder as sys.argv[2]; the code saves its
+    arrays with ``np.savez(sys.argv[1], *arrays)``.  Returns the two lists of arrays."""
+    def run(code):
+        results = []
+        for limit in ("1", "2"):
+            out = tmp_path / f"limit{limit}.npz"
+            env = {**os.environ, "OMP_THREAD_LIMIT": limit}
+            subprocess.run([sys.executable, "-c", code, str(out), str(Path(__file__).parent)],
+                           env=env, check=True, timeout=120)
+            with np.load(out) as saved:
+                results.append([saved[f"arr_{i}"] for i in range(len(saved.files))])
+        return results
+    return run

@@ -337,6 +337,19 @@ def test_set_isa_rejects_unknown_names():
         ops._set_isa("sse9")
 
 
+def test_a_smaller_team_than_asked_for_still_computes_everything(under_thread_limits):
+    """OMP_THREAD_LIMIT=1 gives gemm one thread where it asked for two: every rectangle of C
+    must still be computed, and the result is the one with two threads bit for bit."""
+    one, two = under_thread_limits(
+        "import sys, numpy as np, chalknet; from chalknet import ops;"
+        "rng = np.random.default_rng(3);"
+        "a = rng.standard_normal((300, 400)).astype(np.float32);"
+        "b = rng.standard_normal((400, 500)).astype(np.float32);"
+        "chalknet.set_num_threads(2); np.savez(sys.argv[1], ops.matmul(a, b))"
+    )
+    assert_identical("matmul", one[0], two[0], np.float32)
+
+
 def _simd_in_subprocess(value):
     code = "import chalknet; print(chalknet.build_info()['simd'])"
     env = {"CHALKNET_ISA": value, "PATH": "", "OMP_NUM_THREADS": "1"}

@@ -229,11 +229,15 @@ def test_backward_matches_finite_differences(lib, cell, masked):
 # ----- threads, dtypes, errors ----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("isa", ops.available_isas())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cell, units", [("simple_rnn", 520), ("lstm", 130), ("gru", 175)])
-def test_results_do_not_depend_on_thread_count(cell, units):
-    # batch * gates * units >= 8192, so the fused passes run in parallel too.
-    case = make_case(5, cell, np.float32, 16, 5, 20, units, masked=True)
-    saved = chalknet.get_num_threads()
+def test_results_do_not_depend_on_thread_count(cell, units, dtype, isa):
+    # A step's product, batch x units x (gates * units), is >= 2^18 multiply-adds, so with 2
+    # threads the step loop is split by units (unit counts that are not whole blocks of 16).
+    case = make_case(5, cell, dtype, 16, 5, 20, units, masked=True)
+    saved = chalknet.get_num_threads(), chalknet.build_info()["simd"]
+    ops._set_isa(isa)
 
     def run():
         result = forward(ops, cell, case)
@@ -245,8 +249,23 @@ def test_results_do_not_depend_on_thread_count(cell, units):
         chalknet.set_num_threads(2)
         two = run()
     finally:
-        chalknet.set_num_threads(saved)
+        chalknet.set_num_threads(saved[0])
+        ops._set_isa(saved[1])
     names = FORWARD_NAMES[cell] + BACKWARD_NAMES[cell]
+    for name, a, b in zip(names, one, two, strict=True):
+        assert_identical(name, a, b, dtype)
+
+
+def test_a_smaller_team_than_asked_for_gives_the_same_results(under_thread_limits):
+    # OMP_THREAD_LIMIT=1: the step loop is cut for 2 threads but runs on one, which then takes
+    # every share of the units in turn; outputs and gradients must not change.
+    one, two = under_thread_limits(
+        "import sys, numpy as np, chalknet; sys.path.insert(0, sys.argv[2]); import test_rnn as t;"
+        "case = t.make_case(5, 'lstm', np.float32, 16, 5, 20, 130, masked=True);"
+        "chalknet.set_num_threads(2); result = t.forward(t.ops, 'lstm', case);"
+        "np.savez(sys.argv[1], *result[:-1], *t.backward(t.ops, 'lstm', case, result[-1]))"
+    )
+    names = FORWARD_NAMES["lstm"] + BACKWARD_NAMES["lstm"]
     for name, a, b in zip(names, one, two, strict=True):
         assert_identical(name, a, b, np.float32)
 
@@ -336,28 +355,23 @@ def test_direct_binding_calls_are_checked():
 
 
 @pytest.mark.parametrize("isa", ["generic", "avx2", "avx512"])
-def test_every_gate_build_matches_the_reference(isa, tmp_path):
-    # The float sigmoid/tanh loops are compiled once per instruction set and chosen when first
-    # used, so each build runs in its own process (CHALKNET_ISA lowers the choice; on a CPU
-    # without the set the best available build runs, which is checked all the same).
+def test_every_gate_build_matches_the_reference(isa):
+    # The float gate loops (sigmoid, tanh, and the fused LSTM/GRU rows of the forward and
+    # backward steps) are compiled once per instruction set and chosen when first used, so each
+    # build runs in its own process (CHALKNET_ISA lowers the choice; on a CPU without the set
+    # the best available build runs, which is checked all the same).  The check there is
+    # check_against_reference: outputs, caches and every gradient, with and without biases.
     script = (
-        "import sys, numpy as np; sys.path.insert(0, sys.argv[2]);"
+        "import sys, numpy as np; sys.path.insert(0, sys.argv[1]);"
         "import test_rnn as t;"
-        "case = t.make_case(8, 'lstm', np.float32, 3, 6, 5, 33, masked=True);"
-        "result = t.forward(t.ops, 'lstm', case);"
-        "np.save(sys.argv[1], np.stack([result[0], t.forward(t.ops, 'gru', t.make_case("
-        "8, 'gru', np.float32, 3, 6, 5, 33, masked=True))[0]]))"
+        "[t.check_against_reference(cell, np.float32, t.make_case("
+        "8, cell, np.float32, 3, 6, 5, 33, use_bias, masked=True))"
+        " for cell in sorted(t.GATES) for use_bias in (True, False)]"
     )
-    out = tmp_path / "outputs.npy"
     env = {**os.environ, "CHALKNET_ISA": isa}
-    subprocess.run([sys.executable, "-c", script, str(out), str(Path(__file__).parent)],
-                   check=True, env=env)
-    got = np.load(out)
-    for index, cell in enumerate(["lstm", "gru"]):
-        case = make_case(8, cell, np.float32, 3, 6, 5, 33, masked=True)
-        want = forward(reference, cell, case_as64(case))[0]
-        bound = 2 * 6 * (5 + 33 + 1 + 16) * np.finfo(np.float32).eps
-        assert_within(f"{cell} outputs ({isa})", got[index], want, bound, np.float32)
+    result = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{isa} build:\n{result.stderr}"
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

@@ -203,9 +203,11 @@ void run(const Kernel<T>& kernel, const Problem<T>& problem) {
     return;
   }
 #if defined(_OPENMP)
-#pragma omp parallel num_threads(static_cast<int>(grid.rows * grid.cols))
-  {
-    const int64_t id = omp_get_thread_num();
+  const int64_t rectangles = grid.rows * grid.cols;
+#pragma omp parallel num_threads(static_cast<int>(rectangles))
+  // One rectangle per thread; a smaller team than asked for (OMP_THREAD_LIMIT, OMP_DYNAMIC)
+  // takes the rest in turn, so every rectangle is computed whatever the team.
+  for (int64_t id = omp_get_thread_num(); id < rectangles; id += omp_get_num_threads()) {
     const int64_t gr = id / grid.cols, gc = id % grid.cols;
     // Rectangle (gr, gc): a balanced share of the tiles in each direction.
     const int64_t row0 = row_tiles * gr / grid.rows * mr;
@@ -244,13 +246,33 @@ void PackedB<T>::Free::operator()(T* p) const {
 }
 
 template <typename T>
+int64_t PackedB<T>::storage_size(int64_t k, int64_t n) {
+  const auto& blocking = kernel_for<T>(gemm_isa())->blocking;
+  return std::max<int64_t>(gemm_detail::packed_b_size(blocking, std::max<int64_t>(k, 0),
+                                                      std::max<int64_t>(n, 0)), 1);
+}
+
+template <typename T>
 PackedB<T>::PackedB(const T* b, int64_t ldb, bool trans_b, int64_t k, int64_t n)
     : kernel_(kernel_for<T>(gemm_isa())), k_(std::max<int64_t>(k, 0)),
-      n_(std::max<int64_t>(n, 0)) {
-  const int64_t count = std::max<int64_t>(gemm_detail::packed_b_size(kernel_->blocking, k_, n_), 1);
-  storage_.reset(static_cast<T*>(::operator new(sizeof(T) * count, std::align_val_t{64})));
+      n_(std::max<int64_t>(n, 0)),
+      owned_(static_cast<T*>(::operator new(sizeof(T) * storage_size(k, n),
+                                            std::align_val_t{64}))),
+      data_(owned_.get()) {
+  pack(b, ldb, trans_b);
+}
+
+template <typename T>
+PackedB<T>::PackedB(const T* b, int64_t ldb, bool trans_b, int64_t k, int64_t n, T* storage)
+    : kernel_(kernel_for<T>(gemm_isa())), k_(std::max<int64_t>(k, 0)),
+      n_(std::max<int64_t>(n, 0)), data_(storage) {
+  pack(b, ldb, trans_b);
+}
+
+template <typename T>
+void PackedB<T>::pack(const T* b, int64_t ldb, bool trans_b) {
   const Problem<T> problem{nullptr, 0, nullptr, 0, false, b, ldb, trans_b, 0, n_, k_, T(1), T(0)};
-  if (k_ > 0 && n_ > 0) kernel_->pack_b(storage_.get(), problem);
+  if (k_ > 0 && n_ > 0) kernel_->pack_b(data_, problem);
 }
 
 template <typename T>

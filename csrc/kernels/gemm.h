@@ -25,20 +25,30 @@ void gemm(T* c, int64_t ldc, const T* a, int64_t lda, bool trans_a, const T* b, 
 template <typename T>
 class PackedB {
  public:
-  // b (k, n) with row stride ldb, or (n, k) when trans_b, as for gemm.
+  // b (k, n) with row stride ldb, or (n, k) when trans_b, as for gemm; packed into storage of
+  // its own.
   PackedB(const T* b, int64_t ldb, bool trans_b, int64_t k, int64_t n);
+  // The same, packed into `storage`: storage_size(k, n) elements, best 64-byte aligned, kept
+  // alive by the caller (who may reuse it across calls and spare the allocation).
+  PackedB(const T* b, int64_t ldb, bool trans_b, int64_t k, int64_t n, T* storage);
+  // Elements a packed (k, n) matrix takes on the instruction-set path running now.
+  static int64_t storage_size(int64_t k, int64_t n);
+
   int64_t k() const { return k_; }
   int64_t n() const { return n_; }
   const gemm_detail::Kernel<T>& kernel() const { return *kernel_; }
-  const T* data() const { return storage_.get(); }
+  const T* data() const { return data_; }
 
  private:
   struct Free {
     void operator()(T* p) const;
   };
+  void pack(const T* b, int64_t ldb, bool trans_b);
+
   const gemm_detail::Kernel<T>* kernel_;
   int64_t k_, n_;
-  std::unique_ptr<T, Free> storage_;  // 64-byte aligned
+  std::unique_ptr<T, Free> owned_;  // 64-byte aligned; null when the caller gave the storage
+  T* data_;
 };
 
 // c (m, n) = alpha * op(a) (m, k) . b + beta * c, with (k, n) the packed matrix's sizes:

@@ -19,6 +19,7 @@ struct Avx2Float {
   using T = float;
   using Vec = __m256;
   static constexpr int kLanes = 8;
+  static constexpr int kPrefetchB = 0;
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec load(const T* p) { return _mm256_loadu_ps(p); }
   static Vec splat(T x) { return _mm256_set1_ps(x); }
@@ -33,6 +34,7 @@ struct Avx2Double {
   using T = double;
   using Vec = __m256d;
   static constexpr int kLanes = 4;
+  static constexpr int kPrefetchB = 0;
   static Vec zero() { return _mm256_setzero_pd(); }
   static Vec load(const T* p) { return _mm256_loadu_pd(p); }
   static Vec splat(T x) { return _mm256_set1_pd(x); }

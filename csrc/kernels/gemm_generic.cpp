@@ -20,6 +20,7 @@ struct Lanes_ {
     T lane[Lanes];
   };
   static constexpr int kLanes = Lanes;
+  static constexpr int kPrefetchB = 0;
   static Vec zero() { return splat(T(0)); }
   static Vec load(const T* p) {
     Vec v;

@@ -20,21 +20,21 @@ Isa chosen_isa() {
 }
 #endif
 
-Table make_table() {
+const Table& chosen_table() {
 #ifdef CHALKNET_RNN_GATES_X86
   switch (chosen_isa()) {
-    case Isa::Avx512: return {avx512::sigmoid, avx512::tanh, "avx512"};
-    case Isa::Avx2: return {avx2::sigmoid, avx2::tanh, "avx2"};
+    case Isa::Avx512: return avx512::kTable;
+    case Isa::Avx2: return avx2::kTable;
     case Isa::Generic: break;
   }
 #endif
-  return {generic::sigmoid, generic::tanh, "generic"};
+  return generic::kTable;
 }
 
 }  // namespace
 
 const Table& table() {
-  static const Table chosen = make_table();  // thread-safe one-time initialisation
+  static const Table& chosen = chosen_table();  // thread-safe one-time initialisation
   return chosen;
 }
 
