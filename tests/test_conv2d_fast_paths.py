@@ -5,6 +5,7 @@ op in general; these shapes steer into the paths the small shapes there do not r
   least 8 input channels; explicit pads wider than the kernel's reach fall back to col2im),
 - the bias folded into the patch matrix, the patch gather by output-row segments (first-layer
   runs of 1-16 values, windows hanging over either border, strides and dilation),
+- the direct kernel for few input channels at stride 1, on every instruction set,
 - several tiles shared among threads: identical results for 1 and 2 threads,
 - every GEMM instruction-set path underneath.
 
@@ -95,6 +96,20 @@ def test_workload_shapes_on_every_path(isa, shape):
     n, h, w, c, kh, kw, f = shape
     x, kernel, bias = conv_case(np.random.default_rng(3), np.float32, n, h, w, c, kh, kw, f)
     check_forward_and_backward_input(x, kernel, bias, 1, "same", 1, np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, padding", [
+    ((2, 9, 11, 3, 3, 4, 37), "same"),              # 37 filters: whole vectors, then one by one
+    ((1, 5, 30, 1, 5, 5, 16), ((2, 0), (4, 1))),    # 30 pixels: whole and partial blocks
+    ((2, 7, 6, 7, 2, 3, 5), "valid"),               # 7 channels, fewer filters than a vector
+])
+def test_first_layer_direct_rows_on_every_path(isa, dtype, shape, padding):
+    """Few input channels at stride 1 run the direct kernel (conv_direct_micro.inc), built in
+    every GEMM instruction-set file."""
+    n, h, w, c, kh, kw, f = shape
+    x, kernel, bias = conv_case(np.random.default_rng(8), dtype, n, h, w, c, kh, kw, f)
+    check_forward_and_backward_input(x, kernel, bias, 1, padding, 1, dtype)
 
 
 def test_many_tiles_identical_for_one_and_two_threads():

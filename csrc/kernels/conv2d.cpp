@@ -45,7 +45,9 @@
 #include <memory>
 #include <vector>
 
+#include "conv_direct.h"
 #include "gemm.h"
+#include "gemm_kernels.h"
 #include "parallel.h"
 #include "winograd.h"
 
@@ -250,101 +252,73 @@ void forward_tiles(T* y, const T* x, const T* weights, bool with_bias, const Con
   });
 }
 
-// The stacked-rows forward for first layers (few input channels, stride 1, no dilation), where
-// im2col would copy kh*kw*C values per output pixel, one short run at a time.  For a band of
-// output rows of one image, z holds one "stack" per padded column w of each output row oh:
-//
-//   z[oh][w] = x[oh - pad_top + i][w - pad_left][c] for (i, c) in order, then a 1 with a bias
-//
-// (zeros outside the image), so the patch of output pixel (oh, ow) is the contiguous run of kw
-// stacks z[oh][ow .. ow + kw), in (j, i, c) order.  Consecutive pixels' runs start one stack
-// apart: the patch matrix of an output row is z itself, read in place by gemm with overlapping
-// rows (row stride = one stack).  The kernel is permuted once to the same (j, i, c) order, and
-// under each column j's block sits the bias for j = 0 and zeros for the others, so the 1s of the
-// stacks add the bias exactly once and y is written once.  z costs kh*C + 1 values per padded
-// pixel instead of kh*kw*C per output pixel.
-bool stacked_rows_pay(const Conv2dShape& s) {
-  return s.in_c < 8 && s.kernel_w > 1 && s.stride_h == 1 && s.stride_w == 1 &&
-         s.dilation_h == 1 && s.dilation_w == 1;
-}
-
-// weights (kw x stack, F): for each kernel column j, the (kh*C, F) blocks kernel[i][j] for every
-// i, then (with a bias) one row: the bias for j = 0, zeros for the others.
-template <typename T>
-std::unique_ptr<T[]> kernel_by_columns(const T* kernel, const T* bias, int64_t stack,
-                                       const Conv2dShape& s) {
-  const int64_t block = s.in_c * s.filters;
-  auto weights = uninitialized<T>(s.kernel_w * stack * s.filters);
-  for (int64_t j = 0; j < s.kernel_w; ++j) {
-    T* column = weights.get() + j * stack * s.filters;
-    for (int64_t i = 0; i < s.kernel_h; ++i) {
-      std::memcpy(column + i * block, kernel + (i * s.kernel_w + j) * block, sizeof(T) * block);
-    }
-    if (!bias) continue;
-    T* bias_row = column + s.kernel_h * block;
-    if (j == 0) {
-      std::memcpy(bias_row, bias, sizeof(T) * s.filters);
-    } else {
-      std::fill(bias_row, bias_row + s.filters, T(0));
-    }
-  }
-  return weights;
-}
-
-// z (band x wide stacks of `stack` values, then kw stacks of zeros) for output rows
-// oh0 .. oh0 + band - 1 of image n: slot i of column w holds input row oh - pad_top + i at
-// column w - pad_left, and the slot after the kh*C values (when stack has room) a 1.
-template <typename T>
-void stack_rows(T* z, int64_t stack, const T* x, const Conv2dShape& s, int64_t n, int64_t oh0,
-                int64_t band, int64_t wide) {
-  const int64_t c = s.in_c;
-  const T* image = x + n * s.in_h * s.in_w * c;
-  auto zero_slots = [&](T* slot, int64_t w_begin, int64_t w_end) {  // inline: c is tiny
-    for (int64_t w = w_begin; w < w_end; ++w) {
-      for (int64_t v = 0; v < c; ++v) slot[w * stack + v] = T(0);
-    }
-  };
-  for (int64_t r = 0; r < band; ++r) {
-    for (int64_t i = 0; i < s.kernel_h; ++i) {
-      T* slot = z + r * wide * stack + i * c;  // column w's slot at slot + w * stack
-      const int64_t ih = oh0 + r - s.pad_top + i;
-      if (ih < 0 || ih >= s.in_h) {
-        zero_slots(slot, 0, wide);
-        continue;
-      }
-      // Columns inside the image: w - pad_left in [0, in_w).
-      const int64_t w_begin = std::clamp<int64_t>(s.pad_left, 0, wide);
-      const int64_t w_end = std::clamp<int64_t>(s.pad_left + s.in_w, w_begin, wide);
-      zero_slots(slot, 0, w_begin);
-      copy_runs(slot + w_begin * stack, stack, image + (ih * s.in_w + w_begin - s.pad_left) * c, c,
-                c, w_end - w_begin);
-      zero_slots(slot, w_end, wide);
-    }
-  }
-  if (stack > s.kernel_h * c) {
-    for (int64_t w = 0; w < band * wide; ++w) z[w * stack + s.kernel_h * c] = T(1);
-  }
-  std::fill(z + band * wide * stack, z + (band * wide + s.kernel_w) * stack, T(0));
+// First layers (few input channels, stride 1, no dilation), where im2col would copy
+// kh*kw*C values per output pixel in short runs (5 floats for a 5x5 kernel on grey images) and
+// the gemm's reduction would be as short as 25: computed directly instead (conv_direct.h), each
+// output row from the kh input rows under it, copied once per band of output rows with their
+// left and right padding so every window is inside.
+bool direct_rows_pay(const Conv2dShape& s) {
+  return s.in_c < 8 && s.stride_h == 1 && s.stride_w == 1 && s.dilation_h == 1 &&
+         s.dilation_w == 1;
 }
 
 template <typename T>
-void forward_stacked_rows(T* y, const T* x, const T* kernel, const T* bias,
-                          const Conv2dShape& s) {
-  const int64_t f = s.filters, stack = s.kernel_h * s.in_c + (bias ? 1 : 0);
-  const int64_t wide = s.out_w + s.kernel_w - 1;
-  // Output rows per band: about kMaxTileRows padded pixels, whole rows, within one image.
-  const int64_t band = std::clamp<int64_t>(kMaxTileRows / wide, 1, s.out_h);
+using ConvRow = void (*)(T*, const T* const*, const T*, const T*, const conv_direct::RowShape&);
+
+// The build of the direct row loop that matches gemm's instruction-set path.
+template <typename T>
+ConvRow<T> conv_row_for_isa() {
+  switch (gemm_isa()) {
+#if defined(CHALKNET_HAVE_AVX512)
+    case Isa::Avx512: return conv_direct::avx512::conv_row;
+#endif
+#if defined(CHALKNET_HAVE_AVX2)
+    case Isa::Avx2: return conv_direct::avx2::conv_row;
+#endif
+    default: return conv_direct::generic::conv_row;
+  }
+}
+
+// padded (count, wide * C): input rows ih0 .. ih0 + count - 1 of image n, each shifted right by
+// pad_left, zeros outside the image.
+template <typename T>
+void pad_rows(T* padded, const T* x, const Conv2dShape& s, int64_t n, int64_t ih0,
+              int64_t count, int64_t wide) {
+  const int64_t c = s.in_c, row_size = wide * c;
+  const int64_t w_begin = std::clamp<int64_t>(s.pad_left, 0, wide);
+  const int64_t w_end = std::clamp<int64_t>(s.pad_left + s.in_w, w_begin, wide);
+  for (int64_t r = 0; r < count; ++r) {
+    T* row = padded + r * row_size;
+    const int64_t ih = ih0 + r;
+    if (ih < 0 || ih >= s.in_h) {
+      std::fill(row, row + row_size, T(0));
+      continue;
+    }
+    std::fill(row, row + w_begin * c, T(0));
+    copy_run(row + w_begin * c, x + ((n * s.in_h + ih) * s.in_w + w_begin - s.pad_left) * c,
+             (w_end - w_begin) * c);
+    std::fill(row + w_end * c, row + row_size, T(0));
+  }
+}
+
+template <typename T>
+void forward_direct_rows(T* y, const T* x, const T* kernel, const T* bias, const Conv2dShape& s) {
+  const int64_t wide = s.out_w + s.kernel_w - 1, row_size = wide * s.in_c;
+  // Output rows per band: about kMaxTileRows output pixels, whole rows, within one image.
+  const int64_t band = std::clamp<int64_t>(kMaxTileRows / s.out_w, 1, s.out_h);
   const int64_t bands_per_image = (s.out_h + band - 1) / band;
-  const auto weights = kernel_by_columns(kernel, bias, stack, s);
-  const PackedB<T> packed(weights.get(), f, false, s.kernel_w * stack, f);  // packed once
-  for_each_tile_parallel<T>(s.batch * bands_per_image, 1, (band * wide + s.kernel_w) * stack,
-                            [&](T* z, int64_t t, int64_t) {
+  const ConvRow<T> conv_row = conv_row_for_isa<T>();
+  const conv_direct::RowShape row_shape{s.out_w, s.kernel_h, s.kernel_w, s.in_c, s.filters};
+  for_each_tile_parallel<T>(s.batch * bands_per_image, 1, (band + s.kernel_h - 1) * row_size,
+                            [&](T* padded, int64_t t, int64_t) {
     const int64_t n = t / bands_per_image, oh0 = t % bands_per_image * band;
     const int64_t rows = std::min(band, s.out_h - oh0);
-    stack_rows(z, stack, x, s, n, oh0, rows, wide);
-    for (int64_t r = 0; r < rows; ++r) {  // y row (out_w, F) = patches (out_w, K) . weights
-      gemm_packed<T>(y + ((n * s.out_h + oh0 + r) * s.out_w) * f, f, z + r * wide * stack,
-                     stack, false, packed, s.out_w, T(1), T(0));
+    pad_rows(padded, x, s, n, oh0 - s.pad_top, rows + s.kernel_h - 1, wide);
+    std::vector<const T*> window_rows(static_cast<size_t>(s.kernel_h));
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 0; i < s.kernel_h; ++i) window_rows[i] = padded + (r + i) * row_size;
+      conv_row(y + ((n * s.out_h + oh0 + r) * s.out_w) * s.filters, window_rows.data(), kernel,
+               bias, row_shape);
     }
   });
 }
@@ -436,8 +410,8 @@ void conv2d_forward(T* y, const T* x, const T* kernel, const T* bias, const Conv
     winograd_forward(y, x, kernel, bias, s);
     return;
   }
-  if (stacked_rows_pay(s)) {
-    forward_stacked_rows(y, x, kernel, bias, s);
+  if (direct_rows_pay(s)) {
+    forward_direct_rows(y, x, kernel, bias, s);
     return;
   }
   if (patches_are_input(s)) {

@@ -10,6 +10,7 @@
 
 #include <utility>
 
+#include "conv_direct.h"
 #include "gemm_driver.h"
 
 namespace chalknet::gemm_detail {
@@ -54,9 +55,17 @@ struct MicroF64 : Micro<Avx2Double, 6, 2> {
   static constexpr int64_t kMC = 96, kKC = 512, kNC = 1024;
 };
 
+#include "conv_direct_micro.inc"
+
+using DirectF32 = DirectConv<Avx2Float, 6, 2>;
+using DirectF64 = DirectConv<Avx2Double, 6, 2>;
+
 }  // namespace
 
 const Kernel<float> kAvx2F32 = Driver<MicroF32>::kernel("avx2");
 const Kernel<double> kAvx2F64 = Driver<MicroF64>::kernel("avx2");
 
 }  // namespace chalknet::gemm_detail
+
+#define CHALKNET_CONV_DIRECT_ISA avx2
+#include "conv_direct_export.inc"

@@ -15,6 +15,7 @@
 
 #include <utility>
 
+#include "conv_direct.h"
 #include "gemm_driver.h"
 
 namespace chalknet::gemm_detail {
@@ -59,9 +60,17 @@ struct MicroF64 : Micro<Avx512Double, 12, 2> {
   static constexpr int64_t kMC = 96, kKC = 512, kNC = 1024;
 };
 
+#include "conv_direct_micro.inc"
+
+using DirectF32 = DirectConv<Avx512Float, 12, 2>;
+using DirectF64 = DirectConv<Avx512Double, 12, 2>;
+
 }  // namespace
 
 const Kernel<float> kAvx512F32 = Driver<MicroF32>::kernel("avx512");
 const Kernel<double> kAvx512F64 = Driver<MicroF64>::kernel("avx512");
 
 }  // namespace chalknet::gemm_detail
+
+#define CHALKNET_CONV_DIRECT_ISA avx512
+#include "conv_direct_export.inc"

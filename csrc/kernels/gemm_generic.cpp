@@ -7,6 +7,7 @@
 // then C tile = alpha * acc + beta * C.  The loop nest and packing are gemm_driver.h.
 #include <utility>
 
+#include "conv_direct.h"
 #include "gemm_driver.h"
 
 namespace chalknet::gemm_detail {
@@ -59,9 +60,17 @@ struct MicroF64 : Micro<Lanes_<double, 2>, 4, 2> {
   static constexpr int64_t kMC = 64, kKC = 256, kNC = 2048;
 };
 
+#include "conv_direct_micro.inc"
+
+using DirectF32 = DirectConv<Lanes_<float, 4>, 4, 2>;
+using DirectF64 = DirectConv<Lanes_<double, 2>, 4, 2>;
+
 }  // namespace
 
 const Kernel<float> kGenericF32 = Driver<MicroF32>::kernel("generic");
 const Kernel<double> kGenericF64 = Driver<MicroF64>::kernel("generic");
 
 }  // namespace chalknet::gemm_detail
+
+#define CHALKNET_CONV_DIRECT_ISA generic
+#include "conv_direct_export.inc"

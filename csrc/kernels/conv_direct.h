@@ -1,0 +1,32 @@
+// conv_direct.h: one output row of a stride-1, undilated convolution with few input channels
+// (first layers: 1 to 7 channels), computed directly with the sums held in registers.  The
+// kernel (conv_direct_micro.inc) is built in each GEMM instruction-set file on that file's
+// vector type, and conv2d.cpp calls the build of gemm's path.
+//
+//   y_row (out_w, F):  y_row[ow, f] = bias[f] + sum over (i, j, c) of
+//                                     rows[i][(ow + j) * C + c] * kernel[i, j, c, f]
+//
+// rows[i] (i < kh) is input row oh - pad_top + i with its left padding already applied:
+// (out_w + kw - 1) * C values, zeros outside the image.  bias may be null.
+#pragma once
+#include <cstdint>
+
+namespace chalknet::conv_direct {
+
+struct RowShape {
+  int64_t out_w, kernel_h, kernel_w, in_c, filters;
+};
+
+#define CHALKNET_CONV_DIRECT_DECLARE(isa)                                                   \
+  namespace isa {                                                                           \
+  void conv_row(float* y_row, const float* const* rows, const float* kernel,                \
+                const float* bias, const RowShape& s);                                      \
+  void conv_row(double* y_row, const double* const* rows, const double* kernel,             \
+                const double* bias, const RowShape& s);                                     \
+  }
+CHALKNET_CONV_DIRECT_DECLARE(generic)
+CHALKNET_CONV_DIRECT_DECLARE(avx2)
+CHALKNET_CONV_DIRECT_DECLARE(avx512)
+#undef CHALKNET_CONV_DIRECT_DECLARE
+
+}  // namespace chalknet::conv_direct
