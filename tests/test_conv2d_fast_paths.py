@@ -106,10 +106,16 @@ def test_workload_shapes_on_every_path(isa, shape):
 ])
 def test_first_layer_direct_rows_on_every_path(isa, dtype, shape, padding):
     """Few input channels at stride 1 run the direct kernel (conv_direct_micro.inc), built in
-    every GEMM instruction-set file."""
+    every GEMM instruction-set file: forward and kernel gradient."""
     n, h, w, c, kh, kw, f = shape
     x, kernel, bias = conv_case(np.random.default_rng(8), dtype, n, h, w, c, kh, kw, f)
     check_forward_and_backward_input(x, kernel, bias, 1, padding, 1, dtype)
+    y = reference.conv2d(x.astype(np.float64), kernel.astype(np.float64), None, 1, padding)
+    d_output = np.random.default_rng(9).standard_normal(y.shape).astype(dtype)
+    want, _ = reference.conv2d_backward_kernel(d_output.astype(np.float64), x.astype(np.float64),
+                                               (kh, kw), 1, padding)
+    got, _ = ops.conv2d_backward_kernel(d_output, x, (kh, kw), 1, padding)
+    assert_within("d_kernel", got, want, conv_bounds(dtype, x, kernel, d_output, 1, 1)[2], dtype)
 
 
 def test_many_tiles_identical_for_one_and_two_threads():
@@ -118,6 +124,7 @@ def test_many_tiles_identical_for_one_and_two_threads():
     d_output = rng.standard_normal((6, 20, 20, 24)).astype(np.float32)
     x1, k1, b1 = conv_case(rng, np.float32, 8, 28, 28, 1, 5, 5, 32)        # first layer
     d_output1 = rng.standard_normal((8, 14, 14, 32)).astype(np.float32)    # stride 2: col2im
+    d_output_direct = rng.standard_normal((8, 28, 28, 32)).astype(np.float32)  # direct kernel
 
     def run():
         return (ops.conv2d(x, kernel, bias, 1, "same"),
@@ -125,11 +132,12 @@ def test_many_tiles_identical_for_one_and_two_threads():
                 ops.conv2d(x1, k1, b1, 1, "same"),
                 ops.conv2d_backward_input(d_output1, k1, x1.shape, 2, "same"),
                 *ops.conv2d_backward_kernel(d_output1, x1, (5, 5), 2, "same"),
+                ops.conv2d_backward_kernel(d_output_direct, x1, (5, 5), 1, "same")[0],
                 *ops.conv2d_backward_kernel(d_output, x, (3, 3), 1, "same"))
 
     one, two = run_on_threads(run, 1), run_on_threads(run, 2)
     names = ("y", "d_input", "y first layer", "d_input col2im", "d_kernel first layer",
-             "d_bias first layer", "d_kernel", "d_bias")
+             "d_bias first layer", "d_kernel first layer direct", "d_kernel", "d_bias")
     for name, a, b in zip(names, one, two, strict=True):
         assert_identical(name, a, b, np.float32)
 

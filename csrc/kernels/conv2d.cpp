@@ -323,6 +323,68 @@ void forward_direct_rows(T* y, const T* x, const T* kernel, const T* bias, const
   });
 }
 
+template <typename T>
+using KernelGradient = void (*)(T*, const T* const*, const T*, int64_t,
+                                const conv_direct::RowShape&);
+
+template <typename T>
+KernelGradient<T> kernel_gradient_for_isa() {
+  switch (gemm_isa()) {
+#if defined(CHALKNET_HAVE_AVX512)
+    case Isa::Avx512: return conv_direct::avx512::kernel_gradient;
+#endif
+#if defined(CHALKNET_HAVE_AVX2)
+    case Isa::Avx2: return conv_direct::avx2::kernel_gradient;
+#endif
+    default: return conv_direct::generic::kernel_gradient;
+  }
+}
+
+// d_kernel of a first layer by the direct kernel: the bands of output rows of the forward,
+// grouped in chunks fixed by the shape; each chunk sums its bands in order into its own
+// partial, and the partials are added in chunk order (the same result for any thread count).
+template <typename T>
+void backward_kernel_direct_rows(T* d_kernel, const T* d_output, const T* x,
+                                 const Conv2dShape& s) {
+  const int64_t wide = s.out_w + s.kernel_w - 1, row_size = wide * s.in_c;
+  const int64_t band = std::clamp<int64_t>(kMaxTileRows / s.out_w, 1, s.out_h);
+  const int64_t bands_per_image = (s.out_h + band - 1) / band;
+  const int64_t bands = s.batch * bands_per_image, matrix = s.patch_size() * s.filters;
+  const int64_t bands_per_chunk = (bands + kMaxKernelChunks - 1) / kMaxKernelChunks;
+  const int64_t chunks = (bands + bands_per_chunk - 1) / bands_per_chunk;
+  auto partials = uninitialized<T>(chunks * matrix);
+  const KernelGradient<T> kernel_gradient = kernel_gradient_for_isa<T>();
+  const conv_direct::RowShape row_shape{s.out_w, s.kernel_h, s.kernel_w, s.in_c, s.filters};
+#pragma omp parallel if (parallel_worth_it(chunks))
+  {
+    auto padded = uninitialized<T>((band + s.kernel_h - 1) * row_size);
+    std::vector<const T*> window_rows(static_cast<size_t>(band * s.kernel_h));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      T* sum = partials.get() + chunk * matrix;
+      std::fill(sum, sum + matrix, T(0));
+      const int64_t last = std::min(bands, (chunk + 1) * bands_per_chunk);
+      for (int64_t b = chunk * bands_per_chunk; b < last; ++b) {
+        const int64_t n = b / bands_per_image, oh0 = b % bands_per_image * band;
+        const int64_t rows = std::min(band, s.out_h - oh0);
+        pad_rows(padded.get(), x, s, n, oh0 - s.pad_top, rows + s.kernel_h - 1, wide);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t i = 0; i < s.kernel_h; ++i) {
+            window_rows[r * s.kernel_h + i] = padded.get() + (r + i) * row_size;
+          }
+        }
+        kernel_gradient(sum, window_rows.data(), d_output + (n * s.out_h + oh0) * s.out_w * s.filters,
+                        rows, row_shape);
+      }
+    }
+  }
+  std::copy(partials.get(), partials.get() + matrix, d_kernel);
+  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
+    const T* partial = partials.get() + chunk * matrix;
+    for (int64_t i = 0; i < matrix; ++i) d_kernel[i] += partial[i];
+  }
+}
+
 // d_input += col2im(d_patches) for the tile of output pixels m0 .. m1-1.  Written in gather
 // form: each thread owns whole input rows (n, ih) and visits, for each kernel row i, the output
 // row oh with oh*stride_h - pad_top + i*dilation_h == ih, so no two threads write one pixel.
@@ -523,6 +585,10 @@ void conv2d_backward_kernel(T* d_kernel, T* d_bias, const T* d_output, const T* 
   }
   if (winograd_applies(s)) {
     winograd_backward_kernel(d_kernel, d_output, x, s);
+    return;
+  }
+  if (direct_rows_pay(s)) {
+    backward_kernel_direct_rows(d_kernel, d_output, x, s);
     return;
   }
   // The output pixels are the gemm's reduction.  They are cut into chunks fixed by the shape

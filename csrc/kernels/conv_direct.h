@@ -8,6 +8,12 @@
 //
 // rows[i] (i < kh) is input row oh - pad_top + i with its left padding already applied:
 // (out_w + kw - 1) * C values, zeros outside the image.  bias may be null.
+//
+//   kernel_gradient:  d_kernel (kh*kw*C, F) += sum over `count` output rows r and pixels ow of
+//                     rows[r*kh + i][(ow + j) * C + c] * d_output_rows[r, ow, f]
+//
+// the gradient of the same convolution with respect to its kernel (taps (i, j, c) in Keras's
+// order), with the sums over the rows' pixels held in registers.
 #pragma once
 #include <cstdint>
 
@@ -23,6 +29,10 @@ struct RowShape {
                 const float* bias, const RowShape& s);                                      \
   void conv_row(double* y_row, const double* const* rows, const double* kernel,             \
                 const double* bias, const RowShape& s);                                     \
+  void kernel_gradient(float* d_kernel, const float* const* rows, const float* d_output_rows, \
+                       int64_t count, const RowShape& s);                                   \
+  void kernel_gradient(double* d_kernel, const double* const* rows,                         \
+                       const double* d_output_rows, int64_t count, const RowShape& s);      \
   }
 CHALKNET_CONV_DIRECT_DECLARE(generic)
 CHALKNET_CONV_DIRECT_DECLARE(avx2)
