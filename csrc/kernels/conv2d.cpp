@@ -1,6 +1,15 @@
 // conv2d.cpp: NHWC convolution forward, backward-input and backward-kernel as im2col in tiles
 // feeding chalknet::gemm.
 //
+// Which algorithm runs:
+//   stride 1, kernel sides 2..5, >= 8 channels in and out   Winograd (winograd.cpp)
+//   stride 1, fewer than 8 input channels (first layers)    the direct kernel (conv_direct.h),
+//                                                           forward and kernel gradient
+//   a 1x1 kernel at stride 1 without padding                 one gemm on x itself
+//   anything else                                            im2col in tiles, described here
+// Backward-input with stride 1 and >= 8 input channels is the forward convolution of d_y with
+// the flipped kernel (below): Winograd where that applies, else im2col tiles; otherwise col2im.
+//
 // The im2col ("patch") matrix has one row per output pixel m = (n, oh, ow) and K =
 // kernel_h * kernel_w * in_c columns ordered (i, j, c) like the Keras kernel, so the kernel is
 // already a row-major (K, filters) matrix and the output is a row-major (M, filters) matrix:
