@@ -3,24 +3,12 @@
     python -m pytest bench/test_rnn.py --benchmark-group-by=group
 """
 
-import os
-
 import pytest
 
-import chalknet
+from pytest_view import cases, time_case
 from suites import rnn
 
-THREADS = int(os.environ.get("CHALKNET_BENCH_THREADS", chalknet.get_num_threads()))
-chalknet.set_num_threads(THREADS)
-WORKLOADS = rnn.workloads(THREADS)
-CASES = [(w, engine) for w in WORKLOADS for engine in w.engines]
 
-
-@pytest.mark.parametrize("workload, engine", CASES,
-                         ids=[f"{w.group}-{engine}" for w, engine in CASES])
+@pytest.mark.parametrize("workload, engine", cases(rnn))
 def test_rnn(benchmark, workload, engine):
-    benchmark.group = workload.group
-    if engine == "reference":
-        benchmark.pedantic(workload.engines[engine], rounds=2, iterations=1)
-    else:
-        benchmark(workload.engines[engine])
+    time_case(benchmark, workload, engine)

@@ -8,7 +8,7 @@
 //   a 1x1 kernel at stride 1 without padding                 one gemm on x itself
 //   anything else                                            im2col in tiles, described here
 // Backward-input with stride 1 and >= 8 input channels is the forward convolution of d_y with
-// the flipped kernel (below): Winograd where that applies, else im2col tiles; otherwise col2im.
+// the flipped kernel (below), so conv2d_forward chooses its algorithm; otherwise col2im.
 //
 // The im2col ("patch") matrix has one row per output pixel m = (n, oh, ow) and K =
 // kernel_h * kernel_w * in_c columns ordered (i, j, c) like the Keras kernel, so the kernel is
@@ -147,11 +147,6 @@ bool patches_are_input(const Conv2dShape& s) {
          s.pad_top == 0 && s.pad_left == 0 && s.out_h == s.in_h && s.out_w == s.in_w;
 }
 
-template <typename T>
-std::unique_ptr<T[]> uninitialized(int64_t count) {
-  return std::unique_ptr<T[]>(new T[static_cast<size_t>(count)]);
-}
-
 // Position (n, oh, ow) of output pixel m, stepped forward without divisions.
 struct PixelCursor {
   int64_t n, oh, ow;
@@ -271,23 +266,6 @@ bool direct_rows_pay(const Conv2dShape& s) {
          s.dilation_w == 1;
 }
 
-template <typename T>
-using ConvRow = void (*)(T*, const T* const*, const T*, const T*, const conv_direct::RowShape&);
-
-// The build of the direct row loop that matches gemm's instruction-set path.
-template <typename T>
-ConvRow<T> conv_row_for_isa() {
-  switch (gemm_isa()) {
-#if defined(CHALKNET_HAVE_AVX512)
-    case Isa::Avx512: return conv_direct::avx512::conv_row;
-#endif
-#if defined(CHALKNET_HAVE_AVX2)
-    case Isa::Avx2: return conv_direct::avx2::conv_row;
-#endif
-    default: return conv_direct::generic::conv_row;
-  }
-}
-
 // padded (count, wide * C): input rows ih0 .. ih0 + count - 1 of image n, each shifted right by
 // pad_left, zeros outside the image.
 template <typename T>
@@ -310,88 +288,104 @@ void pad_rows(T* padded, const T* x, const Conv2dShape& s, int64_t n, int64_t ih
   }
 }
 
+// The builds of the direct kernels that match gemm's instruction-set path.
+template <typename T>
+conv_direct::Kernels<T> direct_kernels_for_isa() {
+  switch (gemm_isa()) {
+#if defined(CHALKNET_HAVE_AVX512)
+    case Isa::Avx512: return {conv_direct::avx512::conv_row, conv_direct::avx512::kernel_gradient};
+#endif
+#if defined(CHALKNET_HAVE_AVX2)
+    case Isa::Avx2: return {conv_direct::avx2::conv_row, conv_direct::avx2::kernel_gradient};
+#endif
+    default: return {conv_direct::generic::conv_row, conv_direct::generic::kernel_gradient};
+  }
+}
+
+// The direct kernels' work cut into bands of whole output rows of one image (about
+// kMaxTileRows output pixels each).  A band's kh - 1 + rows input rows are copied once with
+// their padding, and window_rows(r)[i] points at the padded input row i under output row r.
+template <typename T>
+struct DirectBands {
+  const Conv2dShape& s;
+  int64_t wide, row_size;              // padded input row: out_w + kw - 1 pixels of C values
+  int64_t band, bands_per_image, bands;
+  conv_direct::Kernels<T> kernels;
+  conv_direct::RowShape row_shape;
+
+  explicit DirectBands(const Conv2dShape& shape)
+      : s(shape),
+        wide(shape.out_w + shape.kernel_w - 1),
+        row_size(wide * shape.in_c),
+        band(std::clamp<int64_t>(kMaxTileRows / shape.out_w, 1, shape.out_h)),
+        bands_per_image((shape.out_h + band - 1) / band),
+        bands(shape.batch * bands_per_image),
+        kernels(direct_kernels_for_isa<T>()),
+        row_shape{shape.out_w, shape.kernel_h, shape.kernel_w, shape.in_c, shape.filters} {}
+
+  int64_t padded_size() const { return (band + s.kernel_h - 1) * row_size; }
+
+  // Pads band b's input rows into `padded`, points window_rows (band x kh) at them and returns
+  // the band's image n, first output row oh0 and number of rows.
+  void prepare(int64_t b, T* padded, const T** window_rows, const T* x, int64_t* n,
+               int64_t* oh0, int64_t* rows) const {
+    *n = b / bands_per_image;
+    *oh0 = b % bands_per_image * band;
+    *rows = std::min(band, s.out_h - *oh0);
+    pad_rows(padded, x, s, *n, *oh0 - s.pad_top, *rows + s.kernel_h - 1, wide);
+    for (int64_t r = 0; r < *rows; ++r) {
+      for (int64_t i = 0; i < s.kernel_h; ++i) {
+        window_rows[r * s.kernel_h + i] = padded + (r + i) * row_size;
+      }
+    }
+  }
+};
+
 template <typename T>
 void forward_direct_rows(T* y, const T* x, const T* kernel, const T* bias, const Conv2dShape& s) {
-  const int64_t wide = s.out_w + s.kernel_w - 1, row_size = wide * s.in_c;
-  // Output rows per band: about kMaxTileRows output pixels, whole rows, within one image.
-  const int64_t band = std::clamp<int64_t>(kMaxTileRows / s.out_w, 1, s.out_h);
-  const int64_t bands_per_image = (s.out_h + band - 1) / band;
-  const ConvRow<T> conv_row = conv_row_for_isa<T>();
-  const conv_direct::RowShape row_shape{s.out_w, s.kernel_h, s.kernel_w, s.in_c, s.filters};
-  for_each_tile_parallel<T>(s.batch * bands_per_image, 1, (band + s.kernel_h - 1) * row_size,
-                            [&](T* padded, int64_t t, int64_t) {
-    const int64_t n = t / bands_per_image, oh0 = t % bands_per_image * band;
-    const int64_t rows = std::min(band, s.out_h - oh0);
-    pad_rows(padded, x, s, n, oh0 - s.pad_top, rows + s.kernel_h - 1, wide);
-    std::vector<const T*> window_rows(static_cast<size_t>(s.kernel_h));
+  const DirectBands<T> bands(s);
+  for_each_tile_parallel<T>(bands.bands, 1, bands.padded_size(), [&](T* padded, int64_t b,
+                                                                      int64_t) {
+    std::vector<const T*> window_rows(static_cast<size_t>(bands.band * s.kernel_h));
+    int64_t n, oh0, rows;
+    bands.prepare(b, padded, window_rows.data(), x, &n, &oh0, &rows);
     for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t i = 0; i < s.kernel_h; ++i) window_rows[i] = padded + (r + i) * row_size;
-      conv_row(y + ((n * s.out_h + oh0 + r) * s.out_w) * s.filters, window_rows.data(), kernel,
-               bias, row_shape);
+      bands.kernels.row(y + ((n * s.out_h + oh0 + r) * s.out_w) * s.filters,
+                        window_rows.data() + r * s.kernel_h, kernel, bias, bands.row_shape);
     }
   });
 }
 
-template <typename T>
-using KernelGradient = void (*)(T*, const T* const*, const T*, int64_t,
-                                const conv_direct::RowShape&);
-
-template <typename T>
-KernelGradient<T> kernel_gradient_for_isa() {
-  switch (gemm_isa()) {
-#if defined(CHALKNET_HAVE_AVX512)
-    case Isa::Avx512: return conv_direct::avx512::kernel_gradient;
-#endif
-#if defined(CHALKNET_HAVE_AVX2)
-    case Isa::Avx2: return conv_direct::avx2::kernel_gradient;
-#endif
-    default: return conv_direct::generic::kernel_gradient;
-  }
-}
-
-// d_kernel of a first layer by the direct kernel: the bands of output rows of the forward,
-// grouped in chunks fixed by the shape; each chunk sums its bands in order into its own
-// partial, and the partials are added in chunk order (the same result for any thread count).
+// d_kernel of a first layer by the direct kernel: bands grouped in chunks fixed by the shape;
+// chunk c's partial (c = 0 straight into d_kernel) is the sum over its bands in order, and the
+// partials are added in chunk order (the same result for any thread count).
 template <typename T>
 void backward_kernel_direct_rows(T* d_kernel, const T* d_output, const T* x,
                                  const Conv2dShape& s) {
-  const int64_t wide = s.out_w + s.kernel_w - 1, row_size = wide * s.in_c;
-  const int64_t band = std::clamp<int64_t>(kMaxTileRows / s.out_w, 1, s.out_h);
-  const int64_t bands_per_image = (s.out_h + band - 1) / band;
-  const int64_t bands = s.batch * bands_per_image, matrix = s.patch_size() * s.filters;
-  const int64_t bands_per_chunk = (bands + kMaxKernelChunks - 1) / kMaxKernelChunks;
-  const int64_t chunks = (bands + bands_per_chunk - 1) / bands_per_chunk;
-  auto partials = uninitialized<T>(chunks * matrix);
-  const KernelGradient<T> kernel_gradient = kernel_gradient_for_isa<T>();
-  const conv_direct::RowShape row_shape{s.out_w, s.kernel_h, s.kernel_w, s.in_c, s.filters};
+  const DirectBands<T> bands(s);
+  const int64_t matrix = s.patch_size() * s.filters;
+  const int64_t bands_per_chunk = (bands.bands + kMaxKernelChunks - 1) / kMaxKernelChunks;
+  const int64_t chunks = (bands.bands + bands_per_chunk - 1) / bands_per_chunk;
+  auto partials = uninitialized<T>((chunks - 1) * matrix);
 #pragma omp parallel if (parallel_worth_it(chunks))
   {
-    auto padded = uninitialized<T>((band + s.kernel_h - 1) * row_size);
-    std::vector<const T*> window_rows(static_cast<size_t>(band * s.kernel_h));
+    auto padded = uninitialized<T>(bands.padded_size());
+    std::vector<const T*> window_rows(static_cast<size_t>(bands.band * s.kernel_h));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      T* sum = partials.get() + chunk * matrix;
+      T* sum = chunk == 0 ? d_kernel : partials.get() + (chunk - 1) * matrix;
       std::fill(sum, sum + matrix, T(0));
-      const int64_t last = std::min(bands, (chunk + 1) * bands_per_chunk);
+      const int64_t last = std::min(bands.bands, (chunk + 1) * bands_per_chunk);
       for (int64_t b = chunk * bands_per_chunk; b < last; ++b) {
-        const int64_t n = b / bands_per_image, oh0 = b % bands_per_image * band;
-        const int64_t rows = std::min(band, s.out_h - oh0);
-        pad_rows(padded.get(), x, s, n, oh0 - s.pad_top, rows + s.kernel_h - 1, wide);
-        for (int64_t r = 0; r < rows; ++r) {
-          for (int64_t i = 0; i < s.kernel_h; ++i) {
-            window_rows[r * s.kernel_h + i] = padded.get() + (r + i) * row_size;
-          }
-        }
-        kernel_gradient(sum, window_rows.data(), d_output + (n * s.out_h + oh0) * s.out_w * s.filters,
-                        rows, row_shape);
+        int64_t n, oh0, rows;
+        bands.prepare(b, padded.get(), window_rows.data(), x, &n, &oh0, &rows);
+        bands.kernels.kernel_gradient(sum, window_rows.data(),
+                                      d_output + (n * s.out_h + oh0) * s.out_w * s.filters, rows,
+                                      bands.row_shape);
       }
     }
   }
-  std::copy(partials.get(), partials.get() + matrix, d_kernel);
-  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
-    const T* partial = partials.get() + chunk * matrix;
-    for (int64_t i = 0; i < matrix; ++i) d_kernel[i] += partial[i];
-  }
+  add_partials_in_order(d_kernel, partials.get(), chunks - 1, matrix);
 }
 
 // d_input += col2im(d_patches) for the tile of output pixels m0 .. m1-1.  Written in gather
@@ -463,7 +457,6 @@ void bias_gradient(T* d_bias, const T* d_output, int64_t rows, int64_t filters) 
     for (int64_t f = 0; f < filters; ++f) d_bias[f] += sum[f];
   }
 }
-
 
 // rows m0 .. m1-1 of y (F wide) = bias.
 template <typename T>
@@ -545,12 +538,7 @@ void conv2d_backward_input(T* d_input, const T* d_output, const T* kernel,
   if (!patches_are_input(s) && backward_input_as_forward(s)) {
     auto flipped = uninitialized<T>(k * f);
     flip_kernel(flipped.get(), kernel, s);
-    const Conv2dShape flipped_conv = flipped_shape(s);
-    if (winograd_applies(flipped_conv)) {
-      winograd_forward<T>(d_input, d_output, flipped.get(), nullptr, flipped_conv);
-    } else {
-      forward_tiles(d_input, d_output, flipped.get(), false, flipped_conv);
-    }
+    conv2d_forward<T>(d_input, d_output, flipped.get(), nullptr, flipped_shape(s));
     return;
   }
   if (patches_are_input(s)) {
@@ -630,11 +618,7 @@ void conv2d_backward_kernel(T* d_kernel, T* d_bias, const T* d_output, const T* 
       }
     }
   }
-  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
-    const T* partial = partials.get() + (chunk - 1) * matrix;
-#pragma omp parallel for schedule(static) if (parallel_worth_it(matrix / 4096))
-    for (int64_t i = 0; i < matrix; ++i) d_kernel[i] += partial[i];
-  }
+  add_partials_in_order(d_kernel, partials.get(), chunks - 1, matrix);
 }
 
 template void conv2d_forward<float>(float*, const float*, const float*, const float*,

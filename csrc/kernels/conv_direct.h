@@ -23,6 +23,14 @@ struct RowShape {
   int64_t out_w, kernel_h, kernel_w, in_c, filters;
 };
 
+// The two kernels of one instruction-set build, for one dtype.
+template <typename T>
+struct Kernels {
+  void (*row)(T* y_row, const T* const* rows, const T* kernel, const T* bias, const RowShape& s);
+  void (*kernel_gradient)(T* d_kernel, const T* const* rows, const T* d_output_rows,
+                          int64_t count, const RowShape& s);
+};
+
 #define CHALKNET_CONV_DIRECT_DECLARE(isa)                                                   \
   namespace isa {                                                                           \
   void conv_row(float* y_row, const float* const* rows, const float* kernel,                \

@@ -125,18 +125,24 @@ void for_uncovered_rows(const Pool2dShape& s, Visit visit) {
   }
 }
 
-template <typename T>
-void max_forward(T* y, const T* x, const Pool2dShape& s) {
+// Calls visit(out, image, oh, ow) for every output pixel, output rows in an OpenMP loop: out
+// is y's pixel (channels values), image is x's image under it.
+template <typename T, typename Visit>
+void for_each_output_pixel(T* y, const T* x, const Pool2dShape& s, Visit visit) {
   const int64_t c_count = s.channels;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < s.batch * s.out_h; ++r) {
     const int64_t n = r / s.out_h, oh = r % s.out_h;
     const T* image = x + n * s.in_h * s.in_w * c_count;
-    for (int64_t ow = 0; ow < s.out_w; ++ow) {
-      window_max<T, false>(y + (r * s.out_w + ow) * c_count, nullptr, image, s,
-                           window_of(s, oh, ow));
-    }
+    for (int64_t ow = 0; ow < s.out_w; ++ow) visit(y + (r * s.out_w + ow) * c_count, image, oh, ow);
   }
+}
+
+template <typename T>
+void max_forward(T* y, const T* x, const Pool2dShape& s) {
+  for_each_output_pixel(y, x, s, [&](T* out, const T* image, int64_t oh, int64_t ow) {
+    window_max<T, false>(out, nullptr, image, s, window_of(s, oh, ow));
+  });
 }
 
 template <typename T>
@@ -174,24 +180,18 @@ void max_backward(T* d_input, const T* d_output, const T* x, const Pool2dShape& 
 template <typename T>
 void avg_forward(T* y, const T* x, const Pool2dShape& s) {
   const int64_t c_count = s.channels;
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < s.batch * s.out_h; ++r) {
-    const int64_t n = r / s.out_h, oh = r % s.out_h;
-    const T* image = x + n * s.in_h * s.in_w * c_count;
-    for (int64_t ow = 0; ow < s.out_w; ++ow) {
-      const Window w = window_of(s, oh, ow);
-      T* out = y + (r * s.out_w + ow) * c_count;
-      fill(out, out + c_count, T(0));
-      for (int64_t row = w.row_begin; row < w.row_end; ++row) {
-        for (int64_t col = w.col_begin; col < w.col_end; ++col) {
-          const T* values = image + (row * s.in_w + col) * c_count;
-          for (int64_t c = 0; c < c_count; ++c) out[c] += values[c];
-        }
+  for_each_output_pixel(y, x, s, [&](T* out, const T* image, int64_t oh, int64_t ow) {
+    const Window w = window_of(s, oh, ow);
+    fill(out, out + c_count, T(0));
+    for (int64_t row = w.row_begin; row < w.row_end; ++row) {
+      for (int64_t col = w.col_begin; col < w.col_end; ++col) {
+        const T* values = image + (row * s.in_w + col) * c_count;
+        for (int64_t c = 0; c < c_count; ++c) out[c] += values[c];
       }
-      const T scale = T(1) / T(w.count());
-      for (int64_t c = 0; c < c_count; ++c) out[c] *= scale;
     }
-  }
+    const T scale = T(1) / T(w.count());
+    for (int64_t c = 0; c < c_count; ++c) out[c] *= scale;
+  });
 }
 
 template <typename T>

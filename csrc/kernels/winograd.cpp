@@ -53,8 +53,8 @@
 #include <vector>
 
 #include "gemm.h"
-#include "parallel.h"
 #include "gemm_kernels.h"
+#include "parallel.h"
 #include "winograd_transform.h"
 
 namespace chalknet {
@@ -65,9 +65,9 @@ using winograd::kAlpha;  // side of a transformed tile
 using winograd::Matrix;
 using winograd::Transform2d;
 
-constexpr double kPoints[kAlpha - 1] = {0, 1, -1, 2, -2};  // the finite points; the last is infinity
-constexpr int kInfinity = kAlpha - 1;            // index of the point at infinity
-constexpr int kPositions = kAlpha * kAlpha;      // positions of a transformed tile
+constexpr double kPoints[kAlpha - 1] = {0, 1, -1, 2, -2};  // the finite points
+constexpr int kInfinity = kAlpha - 1;        // index of the last point, infinity
+constexpr int kPositions = kAlpha * kAlpha;  // positions of a transformed tile
 
 // Bytes of transformed input and products per block of tiles (about half an L2 cache).
 constexpr int64_t kBlockBytes = int64_t(1) << 20;
@@ -165,16 +165,16 @@ Transform2d<T> transform_2d_for_isa() {
 template <typename T>
 struct Plan {
   const Conv2dShape& s;
-  int tile_h, tile_w;                     // m = alpha + 1 - r on each axis
-  int64_t tiles_h, tiles_w, tiles;        // tiles per column, per row, in all
-  int64_t block;                          // tiles per block
-  Matrix<T> bt;                        // B^T, alpha x alpha
-  Matrix<T> g_h, g_w;                  // G of the kernel rows / columns, alpha x r
-  Matrix<T> at_h, at_w;                // A^T of the output tile, m x alpha
+  int tile_h, tile_w;               // m = alpha + 1 - r on each axis
+  int64_t tiles_h, tiles_w, tiles;  // tiles per column, per row, in all
+  int64_t block;                    // tiles per block
+  Matrix<T> bt;                     // B^T, alpha x alpha
+  Matrix<T> g_h, g_w;               // G of the kernel rows / columns, alpha x r
+  Matrix<T> at_h, at_w;             // A^T of the output tile, m x alpha
   // Backward-kernel, F(r, m): G of the d_y tile (alpha x m) and A^T of the kernel (r x alpha).
   Matrix<T> g_dy_h, g_dy_w;
   Matrix<T> at_kernel_h, at_kernel_w;
-  Transform2d<T> transform_2d;            // the loops built for gemm's instruction set
+  Transform2d<T> transform_2d;      // the loops built for gemm's instruction set
 
   explicit Plan(const Conv2dShape& shape)
       : s(shape),
@@ -239,7 +239,7 @@ void transform_inputs(T* v, const T* x, const Plan<T>& plan, int64_t q0, int64_t
   for (int64_t p = 0; p < count; ++p) {
     gather_input_tile(tile, x, plan, q0 + p);
     plan.transform_2d({v + p * c, kAlpha * position_step, position_step},
-                    {tile, kAlpha * c, c}, plan.bt, plan.bt, c, scratch);
+                      {tile, kAlpha * c, c}, plan.bt, plan.bt, c, scratch);
   }
 }
 
@@ -249,10 +249,10 @@ template <typename T>
 std::unique_ptr<T[]> transform_kernel(const T* kernel, const Plan<T>& plan) {
   const Conv2dShape& s = plan.s;
   const int64_t matrix = s.in_c * s.filters;
-  auto u = std::unique_ptr<T[]>(new T[static_cast<size_t>(kPositions * matrix)]);
-  auto scratch = std::unique_ptr<T[]>(new T[static_cast<size_t>(kAlpha * s.kernel_w * matrix)]);
+  auto u = uninitialized<T>(kPositions * matrix);
+  auto scratch = uninitialized<T>(kAlpha * s.kernel_w * matrix);
   plan.transform_2d({u.get(), kAlpha * matrix, matrix}, {kernel, s.kernel_w * matrix, matrix},
-                  plan.g_h, plan.g_w, matrix, scratch.get());
+                    plan.g_h, plan.g_w, matrix, scratch.get());
   return u;
 }
 
@@ -274,7 +274,7 @@ void transform_outputs(T* y, const T* m, const T* bias, const Plan<T>& plan, int
     const Grid<T> out = whole ? Grid<T>{corner, row_step, f}
                               : Grid<T>{tile, plan.tile_w * f, f};
     plan.transform_2d(out, {m + p * f, kAlpha * position_step, position_step}, plan.at_h,
-                    plan.at_w, f, scratch);
+                      plan.at_w, f, scratch);
     for (int64_t i = 0; i < rows; ++i) {
       T* dst = corner + i * row_step;
       if (!whole) std::copy(tile + i * plan.tile_w * f, tile + (i * plan.tile_w + cols) * f, dst);
@@ -319,11 +319,6 @@ void transform_d_outputs(T* dy, const T* d_output, const Plan<T>& plan, int64_t 
   }
 }
 
-template <typename T>
-std::unique_ptr<T[]> buffer(int64_t count) {
-  return std::unique_ptr<T[]>(new T[static_cast<size_t>(count)]);
-}
-
 // Values of the largest scratch a 2-D transform of this plan needs (alpha x alpha vectors of
 // the widest channel count).
 template <typename T>
@@ -352,10 +347,10 @@ void winograd_forward(T* y, const T* x, const T* kernel, const T* bias, const Co
   }
 #pragma omp parallel if (parallel_worth_it(plan.blocks()))
   {
-    auto v = buffer<T>(kPositions * block * c);
-    auto m = buffer<T>(kPositions * block * f);
-    auto tile = buffer<T>(kPositions * std::max(c, f));
-    auto scratch = buffer<T>(scratch_size(plan));
+    auto v = uninitialized<T>(kPositions * block * c);
+    auto m = uninitialized<T>(kPositions * block * f);
+    auto tile = uninitialized<T>(kPositions * std::max(c, f));
+    auto scratch = uninitialized<T>(scratch_size(plan));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < plan.blocks(); ++b) {
       const int64_t q0 = b * block, count = std::min(block, plan.tiles - q0);
@@ -381,13 +376,13 @@ void winograd_backward_kernel(T* d_kernel, const T* d_output, const T* x, const 
       kPartialBytes / (matrices * int64_t(sizeof(T))), 1, kMaxChunks);
   const int64_t blocks_per_chunk = (blocks + max_chunks - 1) / max_chunks;
   const int64_t chunks = (blocks + blocks_per_chunk - 1) / blocks_per_chunk;
-  auto partials = buffer<T>(chunks * matrices);
+  auto partials = uninitialized<T>(chunks * matrices);
 #pragma omp parallel if (parallel_worth_it(chunks))
   {
-    auto v = buffer<T>(kPositions * block * c);
-    auto dy = buffer<T>(kPositions * block * f);
-    auto tile = buffer<T>(kPositions * std::max(c, f));
-    auto scratch = buffer<T>(scratch_size(plan));
+    auto v = uninitialized<T>(kPositions * block * c);
+    auto dy = uninitialized<T>(kPositions * block * f);
+    auto tile = uninitialized<T>(kPositions * std::max(c, f));
+    auto scratch = uninitialized<T>(scratch_size(plan));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t chunk = 0; chunk < chunks; ++chunk) {
       T* w = partials.get() + chunk * matrices;
@@ -407,14 +402,10 @@ void winograd_backward_kernel(T* d_kernel, const T* d_output, const T* x, const 
     }
   }
   T* w = partials.get();
-  for (int64_t chunk = 1; chunk < chunks; ++chunk) {
-    const T* partial = partials.get() + chunk * matrices;
-#pragma omp parallel for schedule(static) if (parallel_worth_it(matrices / 4096))
-    for (int64_t i = 0; i < matrices; ++i) w[i] += partial[i];
-  }
+  add_partials_in_order(w, partials.get() + matrices, chunks - 1, matrices);
   // d_kernel (kh, kw, C, F) = A'_h^T W A'_w, back from the transformed domain.
   const int64_t matrix = c * f;
-  auto scratch = buffer<T>(s.kernel_h * kAlpha * matrix);
+  auto scratch = uninitialized<T>(s.kernel_h * kAlpha * matrix);
   plan.transform_2d({d_kernel, s.kernel_w * matrix, matrix}, {w, kAlpha * matrix, matrix},
                     plan.at_kernel_h, plan.at_kernel_w, matrix, scratch.get());
 }
