@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from chalknet import ops, reference
 from chalknet.reference.conv2d import conv_geometry
 
-# Spread over the 23 ops below, 400 per op (8,800) plus the layer fuzzing's 3,000
+# Spread over the 25 ops below, 400 per op (10,000) plus the layer fuzzing's 3,000
 # (tests/test_bad_input_layers.py) give the >= 10,000 examples per CI run that issue 7 asks
 # for; tools/sanitize.sh runs fewer (ASan makes each one slower).
 EXAMPLES_PER_OP = int(os.environ.get("CHALKNET_FUZZ_EXAMPLES_PER_OP", "400"))
@@ -104,6 +104,21 @@ def _max_pool_backward_case(rng, dtype):
     return [_pool_d_output(rng, x, kwargs), x], kwargs, kwargs["pool_size"] ** 2
 
 
+def _max_pool_with_argmax_case(rng, dtype):
+    x, kwargs = _pool_geometry(rng, dtype)
+    return [x], kwargs, 1
+
+
+def _max_pool_backward_argmax_case(rng, dtype):
+    """argmax from the forward pass, with some entries moved anywhere (even off the image):
+    those must route nothing."""
+    x, kwargs = _pool_geometry(rng, dtype)
+    _, argmax = reference.max_pool2d_with_argmax(x, **kwargs)
+    moved = rng.random(argmax.shape) < 0.3
+    argmax[moved] = rng.integers(-2, x.shape[1] * x.shape[2] + 2, size=int(moved.sum()))
+    return [_normal(rng, argmax.shape, dtype), argmax, x.shape], kwargs, kwargs["pool_size"] ** 2
+
+
 def _avg_pool_backward_case(rng, dtype):
     x, kwargs = _pool_geometry(rng, dtype)
     return [_pool_d_output(rng, x, kwargs), x.shape], kwargs, kwargs["pool_size"] ** 2
@@ -136,6 +151,8 @@ CASES = {
     "conv2d_backward_kernel": _conv2d_backward_kernel_case,
     "max_pool2d": _pool_case,
     "max_pool2d_backward": _max_pool_backward_case,
+    "max_pool2d_with_argmax": _max_pool_with_argmax_case,
+    "max_pool2d_backward_argmax": _max_pool_backward_argmax_case,
     "avg_pool2d": _pool_case,
     "avg_pool2d_backward": _avg_pool_backward_case,
     "global_avg_pool2d": _global_case,

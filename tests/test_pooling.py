@@ -37,6 +37,7 @@ def check_pool_against_reference(dtype, x, pool_size, strides, padding):
                                                             padding),
                      reference.max_pool2d_backward(d_output, x, pool_size, strides, padding),
                      dtype)
+    check_argmax_pooling(x, d_output, pool_size, strides, padding)
     window = np.prod(np.broadcast_to(pool_size, (2,)))
     x64, d64 = x.astype(np.float64), d_output.astype(np.float64)
     assert_within("avg y", ops.avg_pool2d(x, pool_size, strides, padding),
@@ -47,6 +48,23 @@ def check_pool_against_reference(dtype, x, pool_size, strides, padding):
                                                          padding),
                   reference.avg_pool2d_backward(d64, x.shape, pool_size, strides, padding),
                   reduction_bound(window + 1, dtype, d_output), dtype)
+
+
+def check_argmax_pooling(x, d_output, pool_size, strides, padding):
+    """The argmax pair (what MaxPooling2D runs) against its twins and against the pair that
+    reads x: the same y, and the same d_input exactly."""
+    dtype = x.dtype
+    y, argmax = ops.max_pool2d_with_argmax(x, pool_size, strides, padding)
+    want_y, want_argmax = reference.max_pool2d_with_argmax(x, pool_size, strides, padding)
+    assert_identical("argmax y", y, want_y, dtype)
+    assert_identical("argmax", argmax, want_argmax, np.int32)
+    d_input = ops.max_pool2d_backward_argmax(d_output, argmax, x.shape, pool_size, strides,
+                                             padding)
+    assert_identical("d_input from argmax", d_input,
+                     reference.max_pool2d_backward_argmax(d_output, want_argmax, x.shape,
+                                                          pool_size, strides, padding), dtype)
+    assert_identical("d_input from argmax vs from x", d_input,
+                     ops.max_pool2d_backward(d_output, x, pool_size, strides, padding), dtype)
 
 
 @settings(max_examples=60, deadline=None)
@@ -110,6 +128,44 @@ def test_max_pool_nan_propagates():
     np.testing.assert_array_equal(d_input[0, :, :, 0], [[0.0, 1.0], [0.0, 0.0]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, pool, strides, padding", [
+    ((2, 8, 8, 19), 2, None, "valid"),       # disjoint windows: d_input written once
+    ((2, 9, 9, 5), 2, 3, "same"),            # gaps between windows
+    ((2, 7, 7, 3), 3, 1, "same"),            # overlapping windows: cleared, then added
+])
+def test_argmax_naming_no_pixel_of_its_window_routes_nothing(dtype, shape, pool, strides,
+                                                              padding):
+    """argmax comes from the user: values outside the window (negative, past the image, in a
+    neighbour window) must route nothing and never be used as an address."""
+    rng = np.random.default_rng(12)
+    x = pool_input(rng, dtype, shape, ties=False)
+    _, argmax = ops.max_pool2d_with_argmax(x, pool, strides, padding)
+    pixels = shape[1] * shape[2]
+    argmax[rng.random(argmax.shape) < 0.5] = rng.integers(-2**31, 2**31 - 1, dtype=np.int32)
+    argmax.flat[::7] = rng.integers(-3, pixels + 3, size=argmax.flat[::7].shape)
+    d_output = rng.standard_normal(argmax.shape).astype(dtype)
+    assert_identical("d_input from a doctored argmax",
+                     ops.max_pool2d_backward_argmax(d_output, argmax, shape, pool, strides,
+                                                    padding),
+                     reference.max_pool2d_backward_argmax(d_output, argmax, shape, pool, strides,
+                                                          padding), dtype)
+
+
+def test_argmax_of_other_integer_types_is_accepted():
+    """torch's indices are int64: they are taken as int32, and values int32 cannot hold name no
+    pixel."""
+    x = np.array([[1.0, 3.0], [3.0, 0.0]]).reshape(1, 2, 2, 1)
+    _, argmax = ops.max_pool2d_with_argmax(x, 2)
+    assert argmax.dtype == np.int32 and argmax[0, 0, 0, 0] == 1
+    d_output = np.array([[[[5.0]]]])
+    for indices in (argmax.astype(np.int64), argmax.astype(np.uint8)):
+        d_input = ops.max_pool2d_backward_argmax(d_output, indices, x.shape, 2)
+        np.testing.assert_array_equal(d_input[0, :, :, 0], [[0.0, 5.0], [0.0, 0.0]])
+    far = np.full((1, 1, 1, 1), 2**32 + 1, dtype=np.int64)  # would wrap to 1 as int32
+    assert not ops.max_pool2d_backward_argmax(d_output, far, x.shape, 2).any()
+
+
 def test_same_average_pool_divides_by_pixels_inside():
     # 3x3 ones, 2x2 windows, stride 2, "same": windows hold 4, 2, 2 and 1 pixels; the mean is 1.
     y = ops.avg_pool2d(np.ones((1, 3, 3, 1)), 2, 2, "same")
@@ -166,12 +222,16 @@ def test_pool_backward_does_not_depend_on_thread_count():
     try:
         for threads in (1, 2):
             chalknet.set_num_threads(threads)
+            _, argmax = ops.max_pool2d_with_argmax(x, 3, 1, "same")
             results.append((ops.max_pool2d_backward(d_output, x, 3, 1, "same"),
-                            ops.avg_pool2d_backward(d_output, x.shape, 3, 1, "same")))
+                            ops.avg_pool2d_backward(d_output, x.shape, 3, 1, "same"),
+                            ops.max_pool2d_backward_argmax(d_output, argmax, x.shape, 3, 1,
+                                                           "same")))
     finally:
         chalknet.set_num_threads(saved)
     assert_identical("max d_input", results[0][0], results[1][0], np.float32)
     assert_identical("avg d_input", results[0][1], results[1][1], np.float32)
+    assert_identical("max d_input from argmax", results[0][2], results[1][2], np.float32)
 
 
 @pytest.mark.parametrize(
@@ -188,6 +248,10 @@ def test_pool_backward_does_not_depend_on_thread_count():
          r"ops.avg_pool2d_backward: input_shape must be \(batch, height, width, channels\)"),
         (lambda: ops.global_avg_pool2d_backward(np.zeros((2, 3)), (2, 4, 4, 1)),
          r"ops.global_avg_pool2d_backward: d_output must have shape \(2, 1\), got \(2, 3\)"),
+        (lambda: ops.max_pool2d_backward_argmax(np.zeros((1, 2, 2, 1)),
+                                                np.zeros((1, 2, 3, 1), np.int32), (1, 4, 4, 1)),
+         r"ops.max_pool2d_backward_argmax: argmax must have shape \(1, 2, 2, 1\), "
+         r"got \(1, 2, 3, 1\)"),
         (lambda: ops.avg_pool2d(np.zeros((1, 4, 4, 1)), 0),
          r"ops.avg_pool2d: pool_size must be >= 1, got \(0, 0\)"),
     ],
@@ -195,3 +259,10 @@ def test_pool_backward_does_not_depend_on_thread_count():
 def test_pool_errors_name_op_and_shapes(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_float_argmax_is_refused_with_its_dtype():
+    with pytest.raises(TypeError, match=r"ops.max_pool2d_backward_argmax: argmax must hold "
+                                        r"integers \(int32\), got dtype float64"):
+        ops.max_pool2d_backward_argmax(np.zeros((1, 1, 1, 1)), np.zeros((1, 1, 1, 1)),
+                                       (1, 2, 2, 1), 2)

@@ -89,14 +89,19 @@ def _maxpool_workloads():
         engines = {}
         for name, lib in (("chalknet", ops), ("reference", reference)):
             if backward:
-                engines[name] = (lambda lib=lib: (lib.max_pool2d(x, 2),
-                                                  lib.max_pool2d_backward(d_output, x, 2)))
+                engines[name] = lambda lib=lib: _maxpool_forward_backward(lib, x, d_output)
             else:
                 engines[name] = lambda lib=lib: lib.max_pool2d(x, 2)
         if torch is not None:
             engines["torch"] = _torch_maxpool(torch, x, d_output, backward)
         rows.append(Workload(f"maxpool {'fwd+bwd' if backward else 'fwd'}", engines))
     return rows
+
+
+def _maxpool_forward_backward(lib, x, d_output):
+    """What MaxPooling2D runs in training (torch's autograd also keeps the argmax)."""
+    y, argmax = lib.max_pool2d_with_argmax(x, 2)
+    return y, lib.max_pool2d_backward_argmax(d_output, argmax, x.shape, 2)
 
 
 def _torch_maxpool(torch, x, d_output, backward):

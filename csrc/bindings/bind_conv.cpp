@@ -286,6 +286,49 @@ py::object max_pool_backward_binding(py::handle dy_obj, py::handle x_obj, Pair p
   });
 }
 
+py::object max_pool_forward_argmax_binding(py::handle x_obj, Pair pool, Pair strides, Pads pads) {
+  const char* op = "ops.max_pool2d_with_argmax";
+  return with_float_type(x_obj, op, "x", [&](auto tag) -> py::object {
+    using T = decltype(tag);
+    auto x = require_array<T>(x_obj, op, "x");
+    require_ndim(x, 4, op, "x");
+    const Pool2dShape s = pool_shape(op, dims4(x), pool, strides, pads);
+    auto y = new_array<T>({s.batch, s.out_h, s.out_w, s.channels});
+    auto argmax = new_array<int32_t>({s.batch, s.out_h, s.out_w, s.channels});
+    T* y_ptr = y.mutable_data();
+    int32_t* argmax_ptr = argmax.mutable_data();
+    const T* x_ptr = x.data();
+    {
+      py::gil_scoped_release release;
+      max_pool2d_forward_argmax<T>(y_ptr, argmax_ptr, x_ptr, s);
+    }
+    return py::make_tuple(y, argmax);
+  });
+}
+
+py::object max_pool_backward_argmax_binding(py::handle dy_obj, py::handle argmax_obj,
+                                            std::array<int64_t, 4> input_shape, Pair pool,
+                                            Pair strides, Pads pads) {
+  const char* op = "ops.max_pool2d_backward_argmax";
+  return with_float_type(dy_obj, op, "d_output", [&](auto tag) -> py::object {
+    using T = decltype(tag);
+    auto dy = require_array<T>(dy_obj, op, "d_output");
+    auto argmax = require_array<int32_t>(argmax_obj, op, "argmax");
+    const Pool2dShape s = pool_shape(op, input_shape, pool, strides, pads);
+    require_shape(dy, {s.batch, s.out_h, s.out_w, s.channels}, op, "d_output");
+    require_shape(argmax, {s.batch, s.out_h, s.out_w, s.channels}, op, "argmax");
+    auto dx = new_array<T>({s.batch, s.in_h, s.in_w, s.channels});
+    T* dx_ptr = dx.mutable_data();
+    const T* dy_ptr = dy.data();
+    const int32_t* argmax_ptr = argmax.data();
+    {
+      py::gil_scoped_release release;
+      max_pool2d_backward_argmax<T>(dx_ptr, dy_ptr, argmax_ptr, s);
+    }
+    return std::move(dx);
+  });
+}
+
 py::object avg_pool_backward_binding(py::handle dy_obj, std::array<int64_t, 4> input_shape,
                                      Pair pool, Pair strides, Pads pads) {
   const char* op = "ops.avg_pool2d_backward";
@@ -331,6 +374,12 @@ void bind_conv(py::module_& m) {
       py::arg("x"), py::arg("pool_size"), py::arg("strides"), py::arg("pads"));
   m.def("max_pool2d_backward", &max_pool_backward_binding, py::arg("d_output"), py::arg("x"),
         py::arg("pool_size"), py::arg("strides"), py::arg("pads"));
+  m.def("max_pool2d_forward_argmax", &max_pool_forward_argmax_binding, py::arg("x"),
+        py::arg("pool_size"), py::arg("strides"), py::arg("pads"),
+        "Returns (y, argmax): argmax int32, the pixel index row * in_w + col of each maximum.");
+  m.def("max_pool2d_backward_argmax", &max_pool_backward_argmax_binding, py::arg("d_output"),
+        py::arg("argmax"), py::arg("input_shape"), py::arg("pool_size"), py::arg("strides"),
+        py::arg("pads"), "Returns d_input of max pooling from the forward pass's argmax.");
   m.def("avg_pool2d_backward", &avg_pool_backward_binding, py::arg("d_output"),
         py::arg("input_shape"), py::arg("pool_size"), py::arg("strides"), py::arg("pads"));
 }

@@ -32,6 +32,17 @@ void max_pool2d_backward(T* d_input, const T* d_output, const T* x, const Pool2d
 }
 
 template <typename T>
+void max_pool2d_forward_argmax(T* y, int32_t* argmax, const T* x, const Pool2dShape& s) {
+  CHALKNET_POOL_DISPATCH(max_pool2d_forward_argmax, y, argmax, x, s)
+}
+
+template <typename T>
+void max_pool2d_backward_argmax(T* d_input, const T* d_output, const int32_t* argmax,
+                                const Pool2dShape& s) {
+  CHALKNET_POOL_DISPATCH(max_pool2d_backward_argmax, d_input, d_output, argmax, s)
+}
+
+template <typename T>
 void avg_pool2d_forward(T* y, const T* x, const Pool2dShape& s) {
   CHALKNET_POOL_DISPATCH(avg_pool2d_forward, y, x, s)
 }
@@ -48,6 +59,14 @@ template void max_pool2d_forward<double>(double*, const double*, const Pool2dSha
 template void max_pool2d_backward<float>(float*, const float*, const float*, const Pool2dShape&);
 template void max_pool2d_backward<double>(double*, const double*, const double*,
                                           const Pool2dShape&);
+template void max_pool2d_forward_argmax<float>(float*, int32_t*, const float*,
+                                               const Pool2dShape&);
+template void max_pool2d_forward_argmax<double>(double*, int32_t*, const double*,
+                                                const Pool2dShape&);
+template void max_pool2d_backward_argmax<float>(float*, const float*, const int32_t*,
+                                                const Pool2dShape&);
+template void max_pool2d_backward_argmax<double>(double*, const double*, const int32_t*,
+                                                 const Pool2dShape&);
 template void avg_pool2d_forward<float>(float*, const float*, const Pool2dShape&);
 template void avg_pool2d_forward<double>(double*, const double*, const Pool2dShape&);
 template void avg_pool2d_backward<float>(float*, const float*, const Pool2dShape&);

@@ -32,6 +32,20 @@ void max_pool2d_forward(T* y, const T* x, const Pool2dShape& s);
 template <typename T>
 void max_pool2d_backward(T* d_input, const T* d_output, const T* x, const Pool2dShape& s);
 
+// y as max_pool2d_forward, and argmax (batch, out_h, out_w, channels) = the pixel index
+// row * in_w + col, inside its image, of each maximum (torch's return_indices convention).
+template <typename T>
+void max_pool2d_forward_argmax(T* y, int32_t* argmax, const T* x, const Pool2dShape& s);
+
+// d_input (batch, in_h, in_w, channels): d_input[n, row, col, c] = the sum of
+// d_output[n, oh, ow, c] over the windows (oh, ow) holding (row, col) whose
+// argmax[n, oh, ow, c] == row * in_w + col.  Where the argmax comes from the forward pass this
+// equals max_pool2d_backward without reading x again.  An argmax naming no pixel of its window
+// routes nothing (it is compared, never used as an address).
+template <typename T>
+void max_pool2d_backward_argmax(T* d_input, const T* d_output, const int32_t* argmax,
+                                const Pool2dShape& s);
+
 // y = mean over the in-image pixels of each window.
 template <typename T>
 void avg_pool2d_forward(T* y, const T* x, const Pool2dShape& s);

@@ -62,25 +62,25 @@ inline bool beats(T value, T best) {
   return value > best || (value != value && best == best);
 }
 
-// Pixel index inside one image, as wide as T so the argmax loop vectorises.
+// Pixel index inside one image, as wide as T so the argmax loop of the backward pass that
+// starts from x vectorises.
 template <typename T>
 using PixelIndex = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
 
-// best (C,) = max over the window of image; argmax (C,), when not null, = pixel index
+// best (C,) = max over the window of image; argmax (C,), when kArgmax, = pixel index
 // (row * in_w + col) of that maximum.
-template <typename T, bool kArgmax>
-void window_max(T* best, PixelIndex<T>* argmax, const T* image, const Pool2dShape& s,
-                const Window& w) {
+template <typename T, typename Index, bool kArgmax>
+void window_max(T* best, Index* argmax, const T* image, const Pool2dShape& s, const Window& w) {
   const int64_t c_count = s.channels;
   const int64_t first = w.row_begin * s.in_w + w.col_begin;
   std::memcpy(best, image + first * c_count, sizeof(T) * c_count);
-  if (kArgmax) fill(argmax, argmax + c_count, PixelIndex<T>(first));
+  if (kArgmax) fill(argmax, argmax + c_count, Index(first));
   for (int64_t r = w.row_begin; r < w.row_end; ++r) {
     for (int64_t col = w.col_begin; col < w.col_end; ++col) {
       const int64_t pixel = r * s.in_w + col;
       if (pixel == first) continue;
       const T* values = image + pixel * c_count;
-      const PixelIndex<T> index = PixelIndex<T>(pixel);
+      const Index index = Index(pixel);
       for (int64_t c = 0; c < c_count; ++c) {
         const bool take = beats(values[c], best[c]);
         best[c] = take ? values[c] : best[c];
@@ -141,7 +141,14 @@ void for_each_output_pixel(T* y, const T* x, const Pool2dShape& s, Visit visit) 
 template <typename T>
 void max_forward(T* y, const T* x, const Pool2dShape& s) {
   for_each_output_pixel(y, x, s, [&](T* out, const T* image, int64_t oh, int64_t ow) {
-    window_max<T, false>(out, nullptr, image, s, window_of(s, oh, ow));
+    window_max<T, int32_t, false>(out, nullptr, image, s, window_of(s, oh, ow));
+  });
+}
+
+template <typename T>
+void max_forward_argmax(T* y, int32_t* argmax, const T* x, const Pool2dShape& s) {
+  for_each_output_pixel(y, x, s, [&](T* out, const T* image, int64_t oh, int64_t ow) {
+    window_max<T, int32_t, true>(out, argmax + (out - y), image, s, window_of(s, oh, ow));
   });
 }
 
@@ -170,9 +177,91 @@ void max_backward(T* d_input, const T* d_output, const T* x, const Pool2dShape& 
       fill(d_image + rows.row_begin * row_size, d_image + rows.row_end * row_size, T(0));
     }
     for (int64_t ow = 0; ow < s.out_w; ++ow) {
-      window_max<T, true>(best.data, argmax.data, image, s, window_of(s, oh, ow));
+      window_max<T, PixelIndex<T>, true>(best.data, argmax.data, image, s, window_of(s, oh, ow));
       const T* dy = d_output + ((n * s.out_h + oh) * s.out_w + ow) * c_count;
       for (int64_t c = 0; c < c_count; ++c) d_image[argmax.data[c] * c_count + c] += dy[c];
+    }
+  });
+}
+
+// d_pixel (C,) receives dy[c] where argmax[c] names this pixel and 0 elsewhere: stored
+// (kAdd false) or added.  argmax is only compared, never used as an address, so any value is
+// safe: one that names no pixel of its window routes nothing.
+template <typename T, bool kAdd>
+inline void route_to_pixel(T* d_pixel, const T* dy, const int32_t* argmax, int32_t pixel,
+                           int64_t c_count) {
+  for (int64_t c = 0; c < c_count; ++c) {
+    const T share = argmax[c] == pixel ? dy[c] : T(0);
+    if (kAdd) {
+      d_pixel[c] += share;
+    } else {
+      d_pixel[c] = share;
+    }
+  }
+}
+
+// Windows that never overlap (stride >= pool size both ways): every input row under output
+// row oh is written once, left to right: 0 in the gaps between windows, the routed gradient
+// inside them.  No clearing pass, so d_input is written once and never read.
+template <typename T>
+void max_backward_argmax_disjoint_row(T* d_image, const T* dy_row, const int32_t* argmax_row,
+                                      const Pool2dShape& s, int64_t oh) {
+  const int64_t c_count = s.channels;
+  const Window rows = window_of(s, oh, 0);
+  for (int64_t r = rows.row_begin; r < rows.row_end; ++r) {
+    T* d_row = d_image + r * s.in_w * c_count;
+    int64_t col = 0;  // first column not yet written
+    for (int64_t ow = 0; ow < s.out_w; ++ow) {
+      const Window w = window_of(s, oh, ow);
+      fill(d_row + col * c_count, d_row + w.col_begin * c_count, T(0));
+      for (col = w.col_begin; col < w.col_end; ++col) {
+        route_to_pixel<T, false>(d_row + col * c_count, dy_row + ow * c_count,
+                                 argmax_row + ow * c_count, int32_t(r * s.in_w + col), c_count);
+      }
+    }
+    fill(d_row + col * c_count, d_row + s.in_w * c_count, T(0));
+  }
+}
+
+// Overlapping windows: d_input is cleared, then every window adds its share to each of its
+// pixels in the fixed order (oh, ow, window position).
+template <typename T>
+void max_backward_argmax_overlapping_row(T* d_image, const T* dy_row, const int32_t* argmax_row,
+                                         const Pool2dShape& s, int64_t oh) {
+  const int64_t c_count = s.channels;
+  for (int64_t ow = 0; ow < s.out_w; ++ow) {
+    const Window w = window_of(s, oh, ow);
+    for (int64_t r = w.row_begin; r < w.row_end; ++r) {
+      for (int64_t col = w.col_begin; col < w.col_end; ++col) {
+        route_to_pixel<T, true>(d_image + (r * s.in_w + col) * c_count, dy_row + ow * c_count,
+                                argmax_row + ow * c_count, int32_t(r * s.in_w + col), c_count);
+      }
+    }
+  }
+}
+
+template <typename T>
+void max_backward_argmax(T* d_input, const T* d_output, const int32_t* argmax,
+                         const Pool2dShape& s) {
+  const int64_t c_count = s.channels, image_size = s.in_h * s.in_w * c_count;
+  const int64_t out_row_size = s.out_w * c_count;
+  const bool disjoint = s.stride_h >= s.pool_h && s.stride_w >= s.pool_w;
+  if (disjoint) {
+    for_uncovered_rows(s, [&](int64_t n, int64_t ih) {
+      T* d_row = d_input + n * image_size + ih * s.in_w * c_count;
+      fill(d_row, d_row + s.in_w * c_count, T(0));
+    });
+  } else {
+    zero(d_input, s.batch * image_size);
+  }
+  for_each_output_row_disjoint(s, [&](int64_t n, int64_t oh) {
+    const int64_t offset = (n * s.out_h + oh) * out_row_size;
+    if (disjoint) {
+      max_backward_argmax_disjoint_row(d_input + n * image_size, d_output + offset,
+                                       argmax + offset, s, oh);
+    } else {
+      max_backward_argmax_overlapping_row(d_input + n * image_size, d_output + offset,
+                                          argmax + offset, s, oh);
     }
   });
 }
@@ -225,6 +314,21 @@ void max_pool2d_backward(float* d_input, const float* d_output, const float* x,
 void max_pool2d_backward(double* d_input, const double* d_output, const double* x,
                          const Pool2dShape& s) {
   max_backward(d_input, d_output, x, s);
+}
+void max_pool2d_forward_argmax(float* y, int32_t* argmax, const float* x, const Pool2dShape& s) {
+  max_forward_argmax(y, argmax, x, s);
+}
+void max_pool2d_forward_argmax(double* y, int32_t* argmax, const double* x,
+                               const Pool2dShape& s) {
+  max_forward_argmax(y, argmax, x, s);
+}
+void max_pool2d_backward_argmax(float* d_input, const float* d_output, const int32_t* argmax,
+                                const Pool2dShape& s) {
+  max_backward_argmax(d_input, d_output, argmax, s);
+}
+void max_pool2d_backward_argmax(double* d_input, const double* d_output, const int32_t* argmax,
+                                const Pool2dShape& s) {
+  max_backward_argmax(d_input, d_output, argmax, s);
 }
 void avg_pool2d_forward(float* y, const float* x, const Pool2dShape& s) { avg_forward(y, x, s); }
 void avg_pool2d_forward(double* y, const double* x, const Pool2dShape& s) { avg_forward(y, x, s); }

@@ -14,6 +14,14 @@ namespace chalknet::pool_isa {
                            const Pool2dShape& s);                                              \
   void max_pool2d_backward(double* d_input, const double* d_output, const double* x,           \
                            const Pool2dShape& s);                                              \
+  void max_pool2d_forward_argmax(float* y, int32_t* argmax, const float* x,                    \
+                                 const Pool2dShape& s);                                        \
+  void max_pool2d_forward_argmax(double* y, int32_t* argmax, const double* x,                  \
+                                 const Pool2dShape& s);                                        \
+  void max_pool2d_backward_argmax(float* d_input, const float* d_output, const int32_t* argmax, \
+                                  const Pool2dShape& s);                                       \
+  void max_pool2d_backward_argmax(double* d_input, const double* d_output,                     \
+                                  const int32_t* argmax, const Pool2dShape& s);                \
   void avg_pool2d_forward(float* y, const float* x, const Pool2dShape& s);                     \
   void avg_pool2d_forward(double* y, const double* x, const Pool2dShape& s);                   \
   void avg_pool2d_backward(float* d_input, const float* d_output, const Pool2dShape& s);       \

@@ -240,6 +240,50 @@ def max_pool2d_backward(d_output: np.ndarray, x: np.ndarray, pool_size: _Pair = 
     return _core.max_pool2d_backward(d_output, x, pool_size, strides, pads)
 
 
+def max_pool2d_with_argmax(x: np.ndarray, pool_size: _Pair = 2, strides: _Pair | None = None,
+                           padding: str = "valid") -> tuple[np.ndarray, np.ndarray]:
+    """``max_pool2d`` that also says where each maximum was: returns (y, argmax).
+
+    argmax has y's shape and dtype int32: the pixel index ``row * W + col`` inside its image of
+    the value y took (torch's ``return_indices`` convention; the channel is the argmax's own).
+    ``max_pool2d_backward_argmax`` routes gradients with it without reading x again, which is
+    what ``MaxPooling2D`` does between its forward and backward passes.
+    """
+    op = "ops.max_pool2d_with_argmax"
+    x = _nhwc(x, op, "x")
+    pool_size, strides, pads = _pool_geometry(x.shape, pool_size, strides, padding, op)
+    return _core.max_pool2d_forward_argmax(x, pool_size, strides, pads)
+
+
+def _pool_argmax(argmax, op: str) -> np.ndarray:
+    """argmax as int32; values int32 cannot hold name no pixel, so they become -1 (no pixel)."""
+    argmax = np.asarray(argmax)
+    if argmax.dtype.kind not in "iu":
+        raise TypeError(f"{op}: argmax must hold integers (int32), got dtype {argmax.dtype}")
+    if argmax.dtype != np.int32:
+        fits = (argmax >= 0) & (argmax <= np.iinfo(np.int32).max)
+        argmax = np.where(fits, argmax, -1)
+    return np.ascontiguousarray(argmax, dtype=np.int32)
+
+
+def max_pool2d_backward_argmax(d_output: np.ndarray, argmax: np.ndarray,
+                               input_shape: tuple[int, ...], pool_size: _Pair = 2,
+                               strides: _Pair | None = None,
+                               padding: str = "valid") -> np.ndarray:
+    """dL/dx of ``max_pool2d`` from the argmax ``max_pool2d_with_argmax`` returned.
+
+    Each d_output value goes to the pixel its argmax names; equal to ``max_pool2d_backward``,
+    without reading x.  An argmax that names no pixel of its window routes nothing.
+    """
+    op = "ops.max_pool2d_backward_argmax"
+    d_output = _nhwc(d_output, op, "d_output")
+    argmax = _pool_argmax(argmax, op)
+    input_shape = _input_shape(input_shape, op)
+    pool_size, strides, pads = _pool_geometry(input_shape, pool_size, strides, padding, op)
+    return _core.max_pool2d_backward_argmax(d_output, argmax, input_shape, pool_size, strides,
+                                            pads)
+
+
 def avg_pool2d(x: np.ndarray, pool_size: _Pair = 2, strides: _Pair | None = None,
                padding: str = "valid") -> np.ndarray:
     """Average pooling over NHWC images; "same" windows average only their in-image pixels."""

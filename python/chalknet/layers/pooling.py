@@ -51,19 +51,21 @@ class MaxPooling2D(_Pooling2D):
     """The maximum of each pool_size window (strides default to pool_size).
 
     Backward: each dy goes to the position of its window's maximum (the first one, reading
-    row by row, when there is a tie); every other input gets 0.
+    row by row, when there is a tie); every other input gets 0.  Forward remembers those
+    positions (``ops.max_pool2d_with_argmax``), so backward need not search the input again.
     """
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._prepare_input(x, min_rank=3)
-        self._x = x
+        self._input_shape_seen = x.shape
         self._output_shape = (x.shape[0], *self.compute_output_shape(x.shape[1:]))
-        return ops.max_pool2d(x, **self._geometry())
+        y, self._argmax = ops.max_pool2d_with_argmax(x, **self._geometry())
+        return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        (x,) = _require_cache(self, "_x")
+        shape, argmax = _require_cache(self, "_input_shape_seen", "_argmax")
         dy = _check_gradient_shape(self, dy, self._output_shape)
-        return ops.max_pool2d_backward(dy, x, **self._geometry())
+        return ops.max_pool2d_backward_argmax(dy, argmax, shape, **self._geometry())
 
 
 class AveragePooling2D(_Pooling2D):

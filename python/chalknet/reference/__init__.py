@@ -18,6 +18,8 @@ from .pooling import (
     global_max_pool2d_backward,
     max_pool2d,
     max_pool2d_backward,
+    max_pool2d_backward_argmax,
+    max_pool2d_with_argmax,
 )
 
 __all__ += [
@@ -32,6 +34,8 @@ __all__ += [
     "global_max_pool2d_backward",
     "max_pool2d",
     "max_pool2d_backward",
+    "max_pool2d_backward_argmax",
+    "max_pool2d_with_argmax",
 ]
 
 from .matmul import gemm

@@ -76,6 +76,44 @@ def max_pool2d_backward(d_output, x, pool_size=2, strides=None, padding="valid")
     return d_input
 
 
+def max_pool2d_with_argmax(x, pool_size=2, strides=None, padding="valid"):
+    """(y, argmax): y as max_pool2d; argmax[n, oh, ow, c] = row * W + col of that maximum."""
+    x = np.asarray(x)
+    width_of_image = x.shape[2]
+    y = _output(x.shape, pool_size, strides, padding, x.dtype)
+    argmax = np.empty(y.shape, dtype=np.int32)
+    for oh, ow, rows, cols in _windows(x.shape, pool_size, strides, padding):
+        window = _flat_window(x, rows, cols)                              # (N, PH*PW, C)
+        first_max = np.argmax(window, axis=1)                             # (N, C)
+        y[:, oh, ow, :] = np.take_along_axis(window, first_max[:, None, :], axis=1)[:, 0, :]
+        width = cols.stop - cols.start
+        r = rows.start + first_max // width                               # image row of the max
+        col = cols.start + first_max % width                              # image column
+        argmax[:, oh, ow, :] = r * width_of_image + col
+    return y, argmax
+
+
+def max_pool2d_backward_argmax(d_output, argmax, input_shape, pool_size=2, strides=None,
+                               padding="valid"):
+    """dL/dx from the forward pass's argmax: d_output[n, oh, ow, c] goes to pixel
+    argmax[n, oh, ow, c] when that pixel lies in window (oh, ow); otherwise nowhere."""
+    d_output = np.asarray(d_output)
+    argmax = np.asarray(argmax)
+    n, h, w, c = input_shape
+    d_pixels = np.zeros((n, h * w, c), dtype=d_output.dtype)            # (N, H*W, C)
+    n_index = np.arange(n)[:, None]                                       # (N, 1)
+    c_index = np.arange(c)[None, :]                                       # (1, C)
+    for oh, ow, rows, cols in _windows(input_shape, pool_size, strides, padding):
+        window_pixels = (np.arange(rows.start, rows.stop)[:, None] * w
+                         + np.arange(cols.start, cols.stop)[None, :]).ravel()
+        target = argmax[:, oh, ow, :]                                     # (N, C)
+        inside = np.isin(target, window_pixels)                          # (N, C)
+        # np.add.at adds once per index even when two windows name the same pixel.
+        np.add.at(d_pixels, (n_index, np.where(inside, target, 0), c_index),
+                  np.where(inside, d_output[:, oh, ow, :], 0))
+    return d_pixels.reshape(n, h, w, c)
+
+
 def avg_pool2d(x, pool_size=2, strides=None, padding="valid"):
     """y[n, oh, ow, c] = mean of x[n, window(oh, ow), c] over the in-image pixels."""
     x = np.asarray(x)
