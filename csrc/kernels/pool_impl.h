@@ -9,7 +9,9 @@
 // while the window is scanned pixel by pixel.  Forward passes are OpenMP loops over output rows
 // (n, oh).  Backward passes zero d_input, then add each output pixel's gradient into its
 // window; when windows of different output rows can overlap (stride_h < pool_h) the loop runs
-// over images instead, so no two threads write one pixel.  Each d_input element receives its
+// over images instead, so no two threads write one pixel.  The backward pass from a kept
+// argmax compares each window pixel's index with the argmax instead of reading x, and when no
+// two windows overlap it writes each d_input row once, left to right, with no zeroing pass.  Each d_input element receives its
 // additions in the same order (oh, ow, window position) whatever the thread count, so the
 // results are deterministic.
 #include <cstdint>

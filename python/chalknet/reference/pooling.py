@@ -108,9 +108,9 @@ def max_pool2d_backward_argmax(d_output, argmax, input_shape, pool_size=2, strid
                          + np.arange(cols.start, cols.stop)[None, :]).ravel()
         target = argmax[:, oh, ow, :]                                     # (N, C)
         inside = np.isin(target, window_pixels)                          # (N, C)
-        # np.add.at adds once per index even when two windows name the same pixel.
-        np.add.at(d_pixels, (n_index, np.where(inside, target, 0), c_index),
-                  np.where(inside, d_output[:, oh, ow, :], 0))
+        # One pixel per (n, c); an argmax outside the window adds 0 to pixel 0 instead.
+        d_pixels[n_index, np.where(inside, target, 0), c_index] += np.where(
+            inside, d_output[:, oh, ow, :], 0)
     return d_pixels.reshape(n, h, w, c)
 
 
