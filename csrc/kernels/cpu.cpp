@@ -4,6 +4,9 @@
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define CHALKNET_X86_64 1
@@ -66,6 +69,17 @@ Isa detect_isa() {
 #else
 Isa detect_isa() { return Isa::Generic; }
 #endif
+
+int64_t l2_cache_bytes() {
+  static const int64_t bytes = [] {
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    const long reported = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (reported > 0) return static_cast<int64_t>(reported);
+#endif
+    return int64_t(512) << 10;
+  }();
+  return bytes;
+}
 
 const char* isa_name(Isa isa) {
   switch (isa) {

@@ -4,6 +4,7 @@
 // are saved on context switch, XGETBV) and may be lowered, never raised, by the environment
 // variable CHALKNET_ISA=generic|avx2|avx512.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace chalknet {
@@ -16,6 +17,10 @@ Isa detect_isa();
 const char* isa_name(Isa isa);
 // Parse a name; returns false when the name is unknown.
 bool parse_isa(const std::string& name, Isa* out);
+
+// Bytes of one core's L2 cache as the C library reports it (sysconf), or 512 KiB when it
+// does not say.  Read once.
+int64_t l2_cache_bytes();
 
 // Threads used by the OpenMP kernels (1 when built without OpenMP).
 int get_num_threads();
