@@ -81,6 +81,7 @@ EDGE_SHAPES = [  # (m, n, k)
     (13, 33, 257),    # one past every tile and block edge
     (64, 10, 256),    # the MLP output layer: one narrow column panel (A read in place)
     (64, 256, 784),   # the MLP hidden layer: balanced k blocks
+    (30, 1030, 1000),  # a 2 MB packed B panel: column panels outside (L2 up to 4 MB)
 ]
 
 

@@ -70,16 +70,29 @@ Isa detect_isa() {
 Isa detect_isa() { return Isa::Generic; }
 #endif
 
-int64_t l2_cache_bytes() {
-  static const int64_t bytes = [] {
-#if defined(_SC_LEVEL2_CACHE_SIZE)
-    const long reported = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    if (reported > 0) return static_cast<int64_t>(reported);
-#endif
-    return int64_t(512) << 10;
-  }();
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE)
+namespace {
+
+// sysconf's answer for `name` when positive, else `fallback`.
+int64_t reported_or(int name, int64_t fallback) {
+  const long reported = sysconf(name);
+  return reported > 0 ? static_cast<int64_t>(reported) : fallback;
+}
+
+}  // namespace
+
+int64_t l1_cache_bytes() {
+  static const int64_t bytes = reported_or(_SC_LEVEL1_DCACHE_SIZE, int64_t(32) << 10);
   return bytes;
 }
+int64_t l2_cache_bytes() {
+  static const int64_t bytes = reported_or(_SC_LEVEL2_CACHE_SIZE, int64_t(512) << 10);
+  return bytes;
+}
+#else
+int64_t l1_cache_bytes() { return int64_t(32) << 10; }
+int64_t l2_cache_bytes() { return int64_t(512) << 10; }
+#endif
 
 const char* isa_name(Isa isa) {
   switch (isa) {

@@ -18,8 +18,9 @@ const char* isa_name(Isa isa);
 // Parse a name; returns false when the name is unknown.
 bool parse_isa(const std::string& name, Isa* out);
 
-// Bytes of one core's L2 cache as the C library reports it (sysconf), or 512 KiB when it
-// does not say.  Read once.
+// Bytes of one core's L1 data cache and L2 cache as the C library reports them (sysconf), or
+// 32 KiB and 512 KiB when it does not say.  Read once.
+int64_t l1_cache_bytes();
 int64_t l2_cache_bytes();
 
 // Threads used by the OpenMP kernels (1 when built without OpenMP).
