@@ -35,7 +35,8 @@
 // step t (its G gates, its state) needs all of h_{t-1} but only the G columns of U that feed
 // it.  Each thread owns a range of units (those columns of U are packed once per call), and
 // per step multiplies h_{t-1} by them and runs the fused pass on its own units; one barrier
-// per step makes h_t whole before the next product reads it.  The backward pass mirrors it: a thread
+// per step (StepBarrier: a short spin, then sleep) makes h_t whole before the next product
+// reads it.  The backward pass mirrors it: a thread
 // owns the units of dh_{t-1}, computes the step's pre-activation gradients for them, waits at
 // the barrier for the other units' gradients, then multiplies them by its rows of U.  (A
 // fork/join per step, gemm splitting each small product, cost more than the work at 2 threads.)
@@ -45,10 +46,14 @@
 #include "rnn.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "gemm.h"
@@ -56,6 +61,9 @@
 
 #if defined(_OPENMP)
 #include <omp.h>
+#endif
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
 #endif
 
 namespace chalknet {
@@ -287,6 +295,65 @@ void for_my_shares(int shares, const Body& body) {
   for (int share = first; share < shares; share += stride) body(share);
 }
 
+// The step loops' barrier.  An OpenMP barrier's waiting thread goes to sleep after
+// GOMP_SPINCOUNT spins (chalknet sets 1,000, a few microseconds: see chalknet/__init__.py),
+// and waking a sleeping thread took 25-80 us on the 2-core VM, more than a small step's work.
+// Here a waiting thread spins for up to kSpinTime, which covers the threads' usual imbalance
+// within a step, and only then sleeps on a condition variable; the last thread to arrive wakes
+// the sleepers.  On a busy machine a preempted partner costs at most kSpinTime of spinning
+// per step before the waiter gives up its core.  set_threads() must be given the team's real
+// size before anyone waits (set_team_size).
+class StepBarrier {
+ public:
+  void set_threads(int threads) { threads_ = threads; }
+
+  void wait() {
+    const unsigned generation = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == threads_) {
+      arrived_.store(0, std::memory_order_relaxed);  // seen by the others with the generation
+      std::lock_guard<std::mutex> lock(mutex_);
+      generation_.store(generation + 1, std::memory_order_release);
+      wake_.notify_all();
+      return;
+    }
+    if (spin_until_changed(generation)) return;
+    std::unique_lock<std::mutex> lock(mutex_);
+    wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != generation; });
+  }
+
+ private:
+  static constexpr std::chrono::microseconds kSpinTime{20};
+
+  // True when the generation moved on within kSpinTime.
+  bool spin_until_changed(unsigned generation) const {
+    const auto start = std::chrono::steady_clock::now();
+    for (unsigned checks = 1;; ++checks) {
+      if (generation_.load(std::memory_order_acquire) != generation) return true;
+      if (checks % 32 == 0 && std::chrono::steady_clock::now() - start > kSpinTime) return false;
+#if defined(__x86_64__) || defined(_M_X64)
+      _mm_pause();
+#endif
+    }
+  }
+
+  std::atomic<int> arrived_{0};
+  std::atomic<unsigned> generation_{0};
+  int threads_ = 1;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+};
+
+// Called by every thread at the start of a step loop's parallel region: the barrier learns the
+// team's size (which may be smaller than asked for) before anyone waits at it.
+inline void set_team_size(StepBarrier& barrier) {
+#if defined(_OPENMP)
+#pragma omp single
+  barrier.set_threads(omp_get_num_threads());
+#else
+  (void)barrier;
+#endif
+}
+
 // A matrix op(B) (k, n) to pack, given as to PackedB's constructor.
 template <typename T>
 struct ToPack {
@@ -345,18 +412,22 @@ void forward_steps(const T* states, const T* h0, const T* recurrent_kernel, int6
     }
   }
   const std::vector<PackedB<T>> blocks = pack_in_scratch(sources);
+  StepBarrier barrier;
 #pragma omp parallel num_threads(shares)
-  for (int64_t t = 0; t < s.steps; ++t) {
-    const Slice<const T> h_prev = previous(states, h0, t, s);
-    for_my_shares(shares, [&](int share) {
-      for (int64_t g = 0; g < gates; ++g) {
-        const Target<T> out = target(t, g);
-        gemm_packed<T>(out.slice.data + units[share].begin, out.slice.ld, h_prev.data, h_prev.ld,
-                       false, blocks[share * gates + g], s.batch, T(1), out.beta);
-      }
-      step(t, units[share]);
-    });
-#pragma omp barrier
+  {
+    set_team_size(barrier);
+    for (int64_t t = 0; t < s.steps; ++t) {
+      const Slice<const T> h_prev = previous(states, h0, t, s);
+      for_my_shares(shares, [&](int share) {
+        for (int64_t g = 0; g < gates; ++g) {
+          const Target<T> out = target(t, g);
+          gemm_packed<T>(out.slice.data + units[share].begin, out.slice.ld, h_prev.data,
+                         h_prev.ld, false, blocks[share * gates + g], s.batch, T(1), out.beta);
+        }
+        step(t, units[share]);
+      });
+      barrier.wait();
+    }
   }
 }
 
@@ -379,15 +450,19 @@ T* backward_steps(T* dh, const T* d_rec, const T* recurrent_kernel, int64_t gate
         {recurrent_kernel + units.back().begin * width, width, true, width, units.back().count()});
   }
   const std::vector<PackedB<T>> rows_t = pack_in_scratch(sources);
+  StepBarrier barrier;
 #pragma omp parallel num_threads(shares)
-  for (int64_t t = s.steps - 1; t >= 0; --t) {
-    T* dh_prev = dh_at(t - 1);
-    for_my_shares(shares, [&](int share) { step(t, units[share], dh_at(t), dh_prev); });
-#pragma omp barrier
-    for_my_shares(shares, [&](int share) {
-      gemm_packed<T>(dh_prev + units[share].begin, H, d_rec + t * width, s.steps * width, false,
-                     rows_t[share], s.batch, T(1), T(1));
-    });
+  {
+    set_team_size(barrier);
+    for (int64_t t = s.steps - 1; t >= 0; --t) {
+      T* dh_prev = dh_at(t - 1);
+      for_my_shares(shares, [&](int share) { step(t, units[share], dh_at(t), dh_prev); });
+      barrier.wait();
+      for_my_shares(shares, [&](int share) {
+        gemm_packed<T>(dh_prev + units[share].begin, H, d_rec + t * width, s.steps * width,
+                       false, rows_t[share], s.batch, T(1), T(1));
+      });
+    }
   }
   return dh_at(-1);
 }
