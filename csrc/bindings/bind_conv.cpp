@@ -265,24 +265,39 @@ py::object pool_forward_binding(PoolKind kind, py::handle x_obj, Pair pool, Pair
   });
 }
 
+// A pooling backward pass's arrays: d_output checked against the pooling geometry of
+// input_shape, and a new d_input.
+template <typename T>
+struct PoolGradient {
+  Pool2dShape shape;
+  py::array_t<T> d_output, d_input;
+};
+
+template <typename T>
+PoolGradient<T> pool_gradient(const char* op, py::handle dy_obj,
+                              const std::array<int64_t, 4>& input_shape, Pair pool, Pair strides,
+                              Pads pads) {
+  auto dy = require_array<T>(dy_obj, op, "d_output");
+  const Pool2dShape s = pool_shape(op, input_shape, pool, strides, pads);
+  require_shape(dy, {s.batch, s.out_h, s.out_w, s.channels}, op, "d_output");
+  return {s, dy, new_array<T>({s.batch, s.in_h, s.in_w, s.channels})};
+}
+
 py::object max_pool_backward_binding(py::handle dy_obj, py::handle x_obj, Pair pool,
                                      Pair strides, Pads pads) {
   const char* op = "ops.max_pool2d_backward";
   return with_float_type(dy_obj, op, "d_output", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto dy = require_array<T>(dy_obj, op, "d_output");
     auto x = require_array<T>(x_obj, op, "x");
     require_ndim(x, 4, op, "x");
-    const Pool2dShape s = pool_shape(op, dims4(x), pool, strides, pads);
-    require_shape(dy, {s.batch, s.out_h, s.out_w, s.channels}, op, "d_output");
-    auto dx = new_array<T>({s.batch, s.in_h, s.in_w, s.channels});
-    T* dx_ptr = dx.mutable_data();
-    const T *dy_ptr = dy.data(), *x_ptr = x.data();
+    PoolGradient<T> g = pool_gradient<T>(op, dy_obj, dims4(x), pool, strides, pads);
+    T* dx_ptr = g.d_input.mutable_data();
+    const T *dy_ptr = g.d_output.data(), *x_ptr = x.data();
     {
       py::gil_scoped_release release;
-      max_pool2d_backward<T>(dx_ptr, dy_ptr, x_ptr, s);
+      max_pool2d_backward<T>(dx_ptr, dy_ptr, x_ptr, g.shape);
     }
-    return std::move(dx);
+    return std::move(g.d_input);
   });
 }
 
@@ -312,20 +327,18 @@ py::object max_pool_backward_argmax_binding(py::handle dy_obj, py::handle argmax
   const char* op = "ops.max_pool2d_backward_argmax";
   return with_float_type(dy_obj, op, "d_output", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto dy = require_array<T>(dy_obj, op, "d_output");
     auto argmax = require_array<int32_t>(argmax_obj, op, "argmax");
-    const Pool2dShape s = pool_shape(op, input_shape, pool, strides, pads);
-    require_shape(dy, {s.batch, s.out_h, s.out_w, s.channels}, op, "d_output");
-    require_shape(argmax, {s.batch, s.out_h, s.out_w, s.channels}, op, "argmax");
-    auto dx = new_array<T>({s.batch, s.in_h, s.in_w, s.channels});
-    T* dx_ptr = dx.mutable_data();
-    const T* dy_ptr = dy.data();
+    PoolGradient<T> g = pool_gradient<T>(op, dy_obj, input_shape, pool, strides, pads);
+    require_shape(argmax, {g.shape.batch, g.shape.out_h, g.shape.out_w, g.shape.channels}, op,
+                  "argmax");
+    T* dx_ptr = g.d_input.mutable_data();
+    const T* dy_ptr = g.d_output.data();
     const int32_t* argmax_ptr = argmax.data();
     {
       py::gil_scoped_release release;
-      max_pool2d_backward_argmax<T>(dx_ptr, dy_ptr, argmax_ptr, s);
+      max_pool2d_backward_argmax<T>(dx_ptr, dy_ptr, argmax_ptr, g.shape);
     }
-    return std::move(dx);
+    return std::move(g.d_input);
   });
 }
 
@@ -334,17 +347,14 @@ py::object avg_pool_backward_binding(py::handle dy_obj, std::array<int64_t, 4> i
   const char* op = "ops.avg_pool2d_backward";
   return with_float_type(dy_obj, op, "d_output", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto dy = require_array<T>(dy_obj, op, "d_output");
-    const Pool2dShape s = pool_shape(op, input_shape, pool, strides, pads);
-    require_shape(dy, {s.batch, s.out_h, s.out_w, s.channels}, op, "d_output");
-    auto dx = new_array<T>({s.batch, s.in_h, s.in_w, s.channels});
-    T* dx_ptr = dx.mutable_data();
-    const T* dy_ptr = dy.data();
+    PoolGradient<T> g = pool_gradient<T>(op, dy_obj, input_shape, pool, strides, pads);
+    T* dx_ptr = g.d_input.mutable_data();
+    const T* dy_ptr = g.d_output.data();
     {
       py::gil_scoped_release release;
-      avg_pool2d_backward<T>(dx_ptr, dy_ptr, s);
+      avg_pool2d_backward<T>(dx_ptr, dy_ptr, g.shape);
     }
-    return std::move(dx);
+    return std::move(g.d_input);
   });
 }
 

@@ -7,16 +7,17 @@
 //
 // In NHWC the channels of one pixel are contiguous, so every inner loop runs over channels
 // while the window is scanned pixel by pixel.  Forward passes are OpenMP loops over output rows
-// (n, oh).  Backward passes zero d_input, then add each output pixel's gradient into its
-// window; when windows of different output rows can overlap (stride_h < pool_h) the loop runs
-// over images instead, so no two threads write one pixel.  The backward pass from a kept
-// argmax compares each window pixel's index with the argmax instead of reading x, and when no
-// two windows overlap it writes each d_input row once, left to right, with no zeroing pass.  Each d_input element receives its
-// additions in the same order (oh, ow, window position) whatever the thread count, so the
-// results are deterministic.
+// (n, oh).  Max pooling's backward routes each d_output value by its window's argmax: kept
+// from the forward pass, or found again from x.  Each window pixel's index is compared with
+// the argmax (never used as an address).  When no two windows overlap, each d_input row is
+// written once, left to right, with no zeroing pass; otherwise d_input is zeroed and every
+// window adds its share.  Average pooling's backward zeroes and adds.  When windows of
+// different output rows can overlap (stride_h < pool_h) the loop runs over images instead of
+// rows, so no two threads write one pixel.  Each d_input element receives its additions in the
+// same order (oh, ow, window position) whatever the thread count, so the results are
+// deterministic.
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 
 #include "pool_isa.h"
 
@@ -27,7 +28,6 @@
 namespace chalknet::pool_isa::CHALKNET_POOL_ISA {
 namespace {
 
-
 inline int64_t max_of(int64_t a, int64_t b) { return a > b ? a : b; }
 inline int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -36,11 +36,11 @@ void fill(T* begin, T* end, T value) {
   for (T* p = begin; p < end; ++p) *p = value;
 }
 
-// A buffer of n values, freed at the end of the scope.
+// A buffer of n values (none when n is 0), freed at the end of the scope.
 template <typename T>
 struct Scratch {
   T* data;
-  explicit Scratch(int64_t n) : data(new T[static_cast<size_t>(n)]) {}
+  explicit Scratch(int64_t n) : data(n > 0 ? new T[static_cast<size_t>(n)] : nullptr) {}
   ~Scratch() { delete[] data; }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
@@ -64,29 +64,24 @@ inline bool beats(T value, T best) {
   return value > best || (value != value && best == best);
 }
 
-// Pixel index inside one image, as wide as T so the argmax loop of the backward pass that
-// starts from x vectorises.
-template <typename T>
-using PixelIndex = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
-
 // best (C,) = max over the window of image; argmax (C,), when kArgmax, = pixel index
 // (row * in_w + col) of that maximum.
-template <typename T, typename Index, bool kArgmax>
-void window_max(T* best, Index* argmax, const T* image, const Pool2dShape& s, const Window& w) {
+template <typename T, bool kArgmax>
+void window_max(T* best, int32_t* argmax, const T* image, const Pool2dShape& s,
+                const Window& w) {
   const int64_t c_count = s.channels;
   const int64_t first = w.row_begin * s.in_w + w.col_begin;
   std::memcpy(best, image + first * c_count, sizeof(T) * c_count);
-  if (kArgmax) fill(argmax, argmax + c_count, Index(first));
+  if (kArgmax) fill(argmax, argmax + c_count, int32_t(first));
   for (int64_t r = w.row_begin; r < w.row_end; ++r) {
     for (int64_t col = w.col_begin; col < w.col_end; ++col) {
       const int64_t pixel = r * s.in_w + col;
       if (pixel == first) continue;
       const T* values = image + pixel * c_count;
-      const Index index = Index(pixel);
       for (int64_t c = 0; c < c_count; ++c) {
         const bool take = beats(values[c], best[c]);
         best[c] = take ? values[c] : best[c];
-        if (kArgmax) argmax[c] = take ? index : argmax[c];
+        if (kArgmax) argmax[c] = take ? int32_t(pixel) : argmax[c];
       }
     }
   }
@@ -150,46 +145,14 @@ void for_each_output_pixel(T* y, const T* x, const Pool2dShape& s, Visit visit) 
 template <typename T>
 void max_forward(T* y, const T* x, const Pool2dShape& s) {
   for_each_output_pixel(y, x, s, [&](T* out, const T* image, int64_t oh, int64_t ow) {
-    window_max<T, int32_t, false>(out, nullptr, image, s, window_of(s, oh, ow));
+    window_max<T, false>(out, nullptr, image, s, window_of(s, oh, ow));
   });
 }
 
 template <typename T>
 void max_forward_argmax(T* y, int32_t* argmax, const T* x, const Pool2dShape& s) {
   for_each_output_pixel(y, x, s, [&](T* out, const T* image, int64_t oh, int64_t ow) {
-    window_max<T, int32_t, true>(out, argmax + (out - y), image, s, window_of(s, oh, ow));
-  });
-}
-
-template <typename T>
-void max_backward(T* d_input, const T* d_output, const T* x, const Pool2dShape& s) {
-  const int64_t c_count = s.channels, image_size = s.in_h * s.in_w * c_count;
-  const int64_t row_size = s.in_w * c_count;
-  // Disjoint window rows: each output row clears its own input rows just before adding into
-  // them (cache-warm), and only the rows no window covers are cleared up front.
-  const bool disjoint = s.stride_h >= s.pool_h;
-  if (disjoint) {
-    for_uncovered_rows(s, [&](int64_t n, int64_t ih) {
-      fill(d_input + n * image_size + ih * row_size,
-           d_input + n * image_size + (ih + 1) * row_size, T(0));
-    });
-  } else {
-    zero(d_input, s.batch * image_size);
-  }
-  for_each_output_row_disjoint(s, [&](int64_t n, int64_t oh) {
-    Scratch<T> best(c_count);
-    Scratch<PixelIndex<T>> argmax(c_count);
-    const T* image = x + n * image_size;
-    T* d_image = d_input + n * image_size;
-    if (disjoint) {
-      const Window rows = window_of(s, oh, 0);
-      fill(d_image + rows.row_begin * row_size, d_image + rows.row_end * row_size, T(0));
-    }
-    for (int64_t ow = 0; ow < s.out_w; ++ow) {
-      window_max<T, PixelIndex<T>, true>(best.data, argmax.data, image, s, window_of(s, oh, ow));
-      const T* dy = d_output + ((n * s.out_h + oh) * s.out_w + ow) * c_count;
-      for (int64_t c = 0; c < c_count; ++c) d_image[argmax.data[c] * c_count + c] += dy[c];
-    }
+    window_max<T, true>(out, argmax + (out - y), image, s, window_of(s, oh, ow));
   });
 }
 
@@ -213,7 +176,7 @@ inline void route_to_pixel(T* d_pixel, const T* dy, const int32_t* argmax, int32
 // row oh is written once, left to right: 0 in the gaps between windows, the routed gradient
 // inside them.  No clearing pass, so d_input is written once and never read.
 template <typename T>
-void max_backward_argmax_disjoint_row(T* d_image, const T* dy_row, const int32_t* argmax_row,
+void max_backward_disjoint_row(T* d_image, const T* dy_row, const int32_t* argmax_row,
                                       const Pool2dShape& s, int64_t oh) {
   const int64_t c_count = s.channels;
   const Window rows = window_of(s, oh, 0);
@@ -235,7 +198,7 @@ void max_backward_argmax_disjoint_row(T* d_image, const T* dy_row, const int32_t
 // Overlapping windows: d_input is cleared, then every window adds its share to each of its
 // pixels in the fixed order (oh, ow, window position).
 template <typename T>
-void max_backward_argmax_overlapping_row(T* d_image, const T* dy_row, const int32_t* argmax_row,
+void max_backward_overlapping_row(T* d_image, const T* dy_row, const int32_t* argmax_row,
                                          const Pool2dShape& s, int64_t oh) {
   const int64_t c_count = s.channels;
   for (int64_t ow = 0; ow < s.out_w; ++ow) {
@@ -249,9 +212,12 @@ void max_backward_argmax_overlapping_row(T* d_image, const T* dy_row, const int3
   }
 }
 
-template <typename T>
-void max_backward_argmax(T* d_input, const T* d_output, const int32_t* argmax,
-                         const Pool2dShape& s) {
+// d_input from d_output and each output row's argmax: argmax_row(n, oh, scratch) returns the
+// (out_w, C) argmax of output row (n, oh); scratch holds scratch_values values for it to
+// compute the argmax into (0 when it is kept).
+template <typename T, class ArgmaxRow>
+void route_max_gradient(T* d_input, const T* d_output, const Pool2dShape& s,
+                        int64_t scratch_values, ArgmaxRow argmax_row) {
   const int64_t c_count = s.channels, image_size = s.in_h * s.in_w * c_count;
   const int64_t out_row_size = s.out_w * c_count;
   const bool disjoint = s.stride_h >= s.pool_h && s.stride_w >= s.pool_w;
@@ -264,14 +230,38 @@ void max_backward_argmax(T* d_input, const T* d_output, const int32_t* argmax,
     zero(d_input, s.batch * image_size);
   }
   for_each_output_row_disjoint(s, [&](int64_t n, int64_t oh) {
-    const int64_t offset = (n * s.out_h + oh) * out_row_size;
+    Scratch<int32_t> scratch(scratch_values);
+    const int32_t* argmax = argmax_row(n, oh, scratch.data);
+    const T* dy_row = d_output + (n * s.out_h + oh) * out_row_size;
     if (disjoint) {
-      max_backward_argmax_disjoint_row(d_input + n * image_size, d_output + offset,
-                                       argmax + offset, s, oh);
+      max_backward_disjoint_row(d_input + n * image_size, dy_row, argmax, s, oh);
     } else {
-      max_backward_argmax_overlapping_row(d_input + n * image_size, d_output + offset,
-                                          argmax + offset, s, oh);
+      max_backward_overlapping_row(d_input + n * image_size, dy_row, argmax, s, oh);
     }
+  });
+}
+
+template <typename T>
+void max_backward_argmax(T* d_input, const T* d_output, const int32_t* argmax,
+                         const Pool2dShape& s) {
+  const int64_t out_row_size = s.out_w * s.channels;
+  route_max_gradient(d_input, d_output, s, 0, [&](int64_t n, int64_t oh, int32_t*) {
+    return argmax + (n * s.out_h + oh) * out_row_size;
+  });
+}
+
+// The same routing, each output row's argmax found again from x.
+template <typename T>
+void max_backward(T* d_input, const T* d_output, const T* x, const Pool2dShape& s) {
+  const int64_t c_count = s.channels, image_size = s.in_h * s.in_w * c_count;
+  route_max_gradient(d_input, d_output, s, s.out_w * c_count,
+                     [&](int64_t n, int64_t oh, int32_t* argmax) {
+    Scratch<T> best(c_count);
+    for (int64_t ow = 0; ow < s.out_w; ++ow) {
+      window_max<T, true>(best.data, argmax + ow * c_count, x + n * image_size, s,
+                          window_of(s, oh, ow));
+    }
+    return static_cast<const int32_t*>(argmax);
   });
 }
 
@@ -314,38 +304,25 @@ void avg_backward(T* d_input, const T* d_output, const Pool2dShape& s) {
 
 }  // namespace
 
-void max_pool2d_forward(float* y, const float* x, const Pool2dShape& s) { max_forward(y, x, s); }
-void max_pool2d_forward(double* y, const double* x, const Pool2dShape& s) { max_forward(y, x, s); }
-void max_pool2d_backward(float* d_input, const float* d_output, const float* x,
-                         const Pool2dShape& s) {
-  max_backward(d_input, d_output, x, s);
-}
-void max_pool2d_backward(double* d_input, const double* d_output, const double* x,
-                         const Pool2dShape& s) {
-  max_backward(d_input, d_output, x, s);
-}
-void max_pool2d_forward_argmax(float* y, int32_t* argmax, const float* x, const Pool2dShape& s) {
-  max_forward_argmax(y, argmax, x, s);
-}
-void max_pool2d_forward_argmax(double* y, int32_t* argmax, const double* x,
-                               const Pool2dShape& s) {
-  max_forward_argmax(y, argmax, x, s);
-}
-void max_pool2d_backward_argmax(float* d_input, const float* d_output, const int32_t* argmax,
-                                const Pool2dShape& s) {
-  max_backward_argmax(d_input, d_output, argmax, s);
-}
-void max_pool2d_backward_argmax(double* d_input, const double* d_output, const int32_t* argmax,
-                                const Pool2dShape& s) {
-  max_backward_argmax(d_input, d_output, argmax, s);
-}
-void avg_pool2d_forward(float* y, const float* x, const Pool2dShape& s) { avg_forward(y, x, s); }
-void avg_pool2d_forward(double* y, const double* x, const Pool2dShape& s) { avg_forward(y, x, s); }
-void avg_pool2d_backward(float* d_input, const float* d_output, const Pool2dShape& s) {
-  avg_backward(d_input, d_output, s);
-}
-void avg_pool2d_backward(double* d_input, const double* d_output, const Pool2dShape& s) {
-  avg_backward(d_input, d_output, s);
-}
+// The functions pool_isa.h declares, for one element type T.
+#define CHALKNET_POOL_DEFINE(T)                                                                \
+  void max_pool2d_forward(T* y, const T* x, const Pool2dShape& s) { max_forward(y, x, s); }   \
+  void max_pool2d_backward(T* d_input, const T* d_output, const T* x, const Pool2dShape& s) { \
+    max_backward(d_input, d_output, x, s);                                                     \
+  }                                                                                            \
+  void max_pool2d_forward_argmax(T* y, int32_t* argmax, const T* x, const Pool2dShape& s) {   \
+    max_forward_argmax(y, argmax, x, s);                                                       \
+  }                                                                                            \
+  void max_pool2d_backward_argmax(T* d_input, const T* d_output, const int32_t* argmax,       \
+                                  const Pool2dShape& s) {                                      \
+    max_backward_argmax(d_input, d_output, argmax, s);                                         \
+  }                                                                                            \
+  void avg_pool2d_forward(T* y, const T* x, const Pool2dShape& s) { avg_forward(y, x, s); }   \
+  void avg_pool2d_backward(T* d_input, const T* d_output, const Pool2dShape& s) {             \
+    avg_backward(d_input, d_output, s);                                                        \
+  }
+CHALKNET_POOL_DEFINE(float)
+CHALKNET_POOL_DEFINE(double)
+#undef CHALKNET_POOL_DEFINE
 
 }  // namespace chalknet::pool_isa::CHALKNET_POOL_ISA

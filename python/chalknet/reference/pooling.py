@@ -50,34 +50,20 @@ def _flat_window(x, rows, cols):
 
 def max_pool2d(x, pool_size=2, strides=None, padding="valid"):
     """y[n, oh, ow, c] = max of x[n, window(oh, ow), c].  strides default to pool_size."""
-    x = np.asarray(x)
-    y = _output(x.shape, pool_size, strides, padding, x.dtype)
-    for oh, ow, rows, cols in _windows(x.shape, pool_size, strides, padding):
-        window = _flat_window(x, rows, cols)                              # (N, PH*PW, C)
-        first_max = np.argmax(window, axis=1)                             # (N, C)
-        y[:, oh, ow, :] = np.take_along_axis(window, first_max[:, None, :], axis=1)[:, 0, :]
+    y, _ = max_pool2d_with_argmax(x, pool_size, strides, padding)
     return y
 
 
 def max_pool2d_backward(d_output, x, pool_size=2, strides=None, padding="valid"):
-    """dL/dx: each d_output value goes to the first maximum of its window."""
+    """dL/dx: each d_output value goes to the first maximum of its window, found again from x."""
     x = np.asarray(x)
-    d_output = np.asarray(d_output)
-    d_input = np.zeros_like(x, dtype=d_output.dtype)
-    n_index = np.arange(x.shape[0])[:, None]                              # (N, 1)
-    c_index = np.arange(x.shape[3])[None, :]                              # (1, C)
-    for oh, ow, rows, cols in _windows(x.shape, pool_size, strides, padding):
-        window = _flat_window(x, rows, cols)                              # (N, PH*PW, C)
-        first_max = np.argmax(window, axis=1)                             # (N, C)
-        width = cols.stop - cols.start
-        r = rows.start + first_max // width                               # image row of the max
-        col = cols.start + first_max % width                              # image column
-        d_input[n_index, r, col, c_index] += d_output[:, oh, ow, :]
-    return d_input
+    _, argmax = max_pool2d_with_argmax(x, pool_size, strides, padding)
+    return max_pool2d_backward_argmax(d_output, argmax, x.shape, pool_size, strides, padding)
 
 
 def max_pool2d_with_argmax(x, pool_size=2, strides=None, padding="valid"):
-    """(y, argmax): y as max_pool2d; argmax[n, oh, ow, c] = row * W + col of that maximum."""
+    """(y, argmax): y[n, oh, ow, c] = max of x[n, window(oh, ow), c], and
+    argmax[n, oh, ow, c] = row * W + col of that (first) maximum in the image."""
     x = np.asarray(x)
     width_of_image = x.shape[2]
     y = _output(x.shape, pool_size, strides, padding, x.dtype)
