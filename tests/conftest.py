@@ -51,6 +51,22 @@ def offline_datasets(tmp_path_factory):
         yield cache
 
 
+# Tests run every kernel's parallel path whenever its own size threshold allows, as if waking
+# sleeping threads cost nothing (csrc/kernels/team.h): which path runs never changes a result,
+# and with the real cost a sleeping team would send the 1-versus-2-threads tests down the
+# serial path twice.  test_threads.py checks the choice itself.
+ALWAYS_WAKE = "from chalknet import ops; ops._override_cold_region(0)"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def always_wake_the_team():
+    from chalknet import ops
+
+    ops._override_cold_region(0)
+    yield
+    ops._override_cold_region(-1)
+
+
 @pytest.fixture
 def one_thread():
     """Run a test on one kernel thread (files opt in with ``pytestmark``): their hundreds of
@@ -85,7 +101,8 @@ def under_thread_limits(tmp_path):
         for limit in ("1", "2"):
             out = tmp_path / f"limit{limit}.npz"
             env = {**os.environ, "OMP_THREAD_LIMIT": limit}
-            subprocess.run([sys.executable, "-c", code, str(out), str(Path(__file__).parent)],
+            subprocess.run([sys.executable, "-c", f"{ALWAYS_WAKE}\n{code}", str(out),
+                            str(Path(__file__).parent)],
                            env=env, check=True, timeout=120)
             with np.load(out) as saved:
                 results.append([saved[f"arr_{i}"] for i in range(len(saved.files))])

@@ -9,12 +9,13 @@ the CTC module works on per-call buffers; the dispatch tables are filled once at
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
 
 import chalknet
-from chalknet import layers
+from chalknet import layers, ops
 from chalknet.utils import set_random_seed
 
 THREADS = 4
@@ -118,3 +119,69 @@ def test_concurrent_fit_of_two_models_matches_serial_fit():
     for i in range(THREADS):
         for index, (got, want) in enumerate(zip(together[i], alone[i], strict=True)):
             assert np.array_equal(got, want), f"model {i}, weight {index} differs from serial fit"
+
+
+# ----- when a kernel wakes the other threads (csrc/kernels/team.h) --------------------------
+
+needs_openmp = pytest.mark.skipif(not chalknet.build_info()["openmp"],
+                                  reason="built without OpenMP: the kernels never start a team")
+
+
+@pytest.fixture
+def two_threads():
+    saved = chalknet.get_num_threads()
+    chalknet.set_num_threads(2)
+    yield
+    ops._override_cold_region(0)  # what conftest sets for every other test
+    chalknet.set_num_threads(saved)
+
+
+def _kernel_calls():
+    """One call per kind of parallel region, each above its kernel's own size threshold."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((128, 128)).astype(np.float32) for _ in range(2))
+    x = rng.standard_normal(1 << 17).astype(np.float32)
+    images = rng.standard_normal((4, 8, 8, 16)).astype(np.float32)
+    seq, h0, c0 = (rng.standard_normal(shape).astype(np.float32)
+                   for shape in ((16, 3, 8), (16, 64), (16, 64)))
+    kernel, recurrent = (rng.standard_normal(shape).astype(np.float32) * 0.1
+                         for shape in ((8, 256), (64, 256)))
+    return {"matmul": lambda: [ops.matmul(a, b)],
+            "relu_backward": lambda: [ops.relu_backward(x, x)],
+            "max_pool2d": lambda: [ops.max_pool2d(images, 2)],
+            "lstm": lambda: list(ops.lstm(seq, h0, c0, kernel, recurrent)[:2])}
+
+
+@needs_openmp
+@pytest.mark.parametrize("name", list(_kernel_calls()))
+def test_a_sleeping_team_is_woken_only_when_that_pays(name, two_threads):
+    call = _kernel_calls()[name]
+
+    def run_after_a_pause(cold_region_ns):
+        ops._override_cold_region(cold_region_ns)
+        time.sleep(0.002)  # no parallel region in the last 8 us: the team sleeps
+        before = ops._parallel_choices()
+        results = call()
+        return results, ops._parallel_choices() - before
+
+    serial, regions_when_dear = run_after_a_pause(10**10)
+    parallel, regions_when_free = run_after_a_pause(0)
+    assert regions_when_dear == 0, f"{name} woke the team although that costs 10 s"
+    assert regions_when_free > 0, f"{name} stayed on one thread although waking costs nothing"
+    for got, want in zip(parallel, serial, strict=True):
+        assert np.array_equal(got, want), f"{name}: the parallel result differs from the serial"
+
+
+@needs_openmp
+def test_with_the_built_in_cost_only_long_products_wake_a_sleeping_team(two_threads):
+    """128^3 (~25 us on one thread) stays on the caller; 512^3 (~1.6 ms) is split."""
+    ops._override_cold_region(-1)
+    rng = np.random.default_rng(1)
+    regions = {}
+    for n in (128, 512):
+        a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
+        time.sleep(0.002)
+        before = ops._parallel_choices()
+        ops.matmul(a, b)
+        regions[n] = ops._parallel_choices() - before
+    assert regions == {128: 0, 512: 1}

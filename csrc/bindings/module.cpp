@@ -12,6 +12,7 @@
 #include "cpu.h"
 #include "gemm.h"
 #include "gemm_kernels.h"
+#include "team.h"
 
 namespace py = pybind11;
 using namespace chalknet;
@@ -151,6 +152,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("trans_b"), "op(a) @ op(b) as a new array, for C-contiguous float64 a and b.");
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
+  m.def("_override_cold_region_ns", &override_cold_region_ns, py::arg("ns"),
+        "Test hook: take a region on sleeping threads to cost ns (negative: the default).");
+  m.def("_parallel_choices", &parallel_choices,
+        "Test hook: how many kernels have chosen a parallel region so far.");
   m.def("build_info", &build_info);
   m.def("set_isa", &set_isa, py::arg("name"),
         "Switch gemm to the named path ('generic', 'avx2', 'avx512'); False when unavailable.");

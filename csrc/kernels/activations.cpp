@@ -10,13 +10,14 @@
 #include <cstring>
 #include <type_traits>
 
-#include "parallel.h"
+#include "team.h"
 
 namespace chalknet {
 namespace {
 
-// Below this many elements one thread is faster than waking a second.
-constexpr int64_t kParallelElements = int64_t(1) << 16;
+// Below this many elements one thread is faster than a fork/join on spinning threads (whether
+// a sleeping team is worth waking: team.h).
+constexpr int64_t kParallelElements = int64_t(1) << 17;
 
 template <typename T>
 using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
@@ -25,7 +26,8 @@ using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
 
 template <typename T>
 void relu_backward(T* d_input, const T* d_output, const T* x, int64_t n) {
-#pragma omp parallel for schedule(static) if (parallel_worth_it(n / kParallelElements))
+  const TeamChoice team(n >= kParallelElements, n / kElementsPerNs);
+#pragma omp parallel for schedule(static) if (team.parallel)
   for (int64_t i = 0; i < n; ++i) {
     Bits<T> bits;
     std::memcpy(&bits, d_output + i, sizeof(T));

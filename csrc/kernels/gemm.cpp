@@ -10,7 +10,8 @@
 // (never the k reduction); each thread runs the whole blocked loop nest on its rectangle with
 // its own packing buffers.  Every element is therefore computed by the same sequence of
 // operations for any thread count, so results are bit-identical.  Small products (RNN steps)
-// and calls made from inside a parallel region run on the calling thread, with no fork.
+// and calls made from inside a parallel region run on the calling thread, with no fork; so do
+// mid-size ones when the team sleeps and waking it costs more than it saves (team.h).
 //
 // Pre-packed B.  PackedB packs all of op(B) once (Kernel::pack_b, the panels the loop nest
 // would pack block by block); gemm_packed runs the same loops on those panels, on the kernel
@@ -28,7 +29,9 @@
 #include <memory>
 #include <new>
 
+#include "cpu.h"
 #include "gemm_kernels.h"
+#include "team.h"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -129,18 +132,6 @@ thread_local Workspace t_workspace;
 
 int64_t ceil_div(int64_t x, int64_t y) { return (x + y - 1) / y; }
 
-// How many threads may work on this call (1: run on the caller, no parallel region).
-int usable_threads(int64_t m, int64_t n, int64_t k) {
-#if defined(_OPENMP)
-  if (omp_in_parallel()) return 1;
-  if (m * n * k < kSerialWork) return 1;
-  return omp_get_max_threads();
-#else
-  (void)m, (void)n, (void)k;
-  return 1;
-#endif
-}
-
 // Grid of threads over C: grid_rows x grid_cols rectangles (of whole tiles) for `threads`
 // threads, chosen to balance the largest rectangle, then to keep rectangles square-ish (less
 // packing per multiply-add).
@@ -185,24 +176,13 @@ void scale(T* c, int64_t ldc, int64_t m, int64_t n, T beta) {
   }
 }
 
-// The problem on `kernel`, split among the usable threads (see the top of the file).
+// The problem on a grid of rectangles, one per thread of a parallel region.
 template <typename T>
-void run(const Kernel<T>& kernel, const Problem<T>& problem) {
-  const int64_t m = problem.m, n = problem.n, k = problem.k;
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0 || problem.alpha == T(0)) {
-    scale(problem.c, problem.ldc, m, n, problem.beta);
-    return;
-  }
+void run_on_grid(const Kernel<T>& kernel, const Problem<T>& problem, const Grid& grid) {
+#if defined(_OPENMP)
+  const int64_t m = problem.m, n = problem.n;
   const int64_t mr = kernel.blocking.mr, nr = kernel.blocking.nr;
   const int64_t row_tiles = ceil_div(m, mr), col_tiles = ceil_div(n, nr);
-  const int threads = usable_threads(m, n, k);
-  const Grid grid = choose_grid(row_tiles, col_tiles, threads);
-  if (grid.rows * grid.cols == 1) {
-    run_region(kernel, problem, 0, m, 0, n);
-    return;
-  }
-#if defined(_OPENMP)
   const int64_t rectangles = grid.rows * grid.cols;
 #pragma omp parallel num_threads(static_cast<int>(rectangles))
   // One rectangle per thread; a smaller team than asked for (OMP_THREAD_LIMIT, OMP_DYNAMIC)
@@ -216,7 +196,33 @@ void run(const Kernel<T>& kernel, const Problem<T>& problem) {
     const int64_t col1 = std::min(n, col_tiles * (gc + 1) / grid.cols * nr);
     if (row0 < row1 && col0 < col1) run_region(kernel, problem, row0, row1, col0, col1);
   }
+#else
+  (void)grid;
+  run_region(kernel, problem, 0, problem.m, 0, problem.n);
 #endif
+}
+
+// The problem on `kernel`, split among the usable threads (see the top of the file).
+template <typename T>
+void run(const Kernel<T>& kernel, const Problem<T>& problem) {
+  const int64_t m = problem.m, n = problem.n, k = problem.k;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || problem.alpha == T(0)) {
+    scale(problem.c, problem.ldc, m, n, problem.beta);
+    return;
+  }
+  const int64_t row_tiles = ceil_div(m, kernel.blocking.mr);
+  const int64_t col_tiles = ceil_div(n, kernel.blocking.nr);
+  const int64_t multiply_adds = m * n * k;
+  // double runs at half float's rate
+  const TeamChoice team(multiply_adds >= kSerialWork,
+                        multiply_adds * int64_t(sizeof(T)) / 4 / kMultiplyAddsPerNs);
+  const Grid grid = choose_grid(row_tiles, col_tiles, team.parallel ? get_num_threads() : 1);
+  if (grid.rows * grid.cols == 1) {
+    run_region(kernel, problem, 0, m, 0, n);
+  } else {
+    run_on_grid(kernel, problem, grid);
+  }
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "pool_isa.h"
+#include "team.h"
 
 #ifndef CHALKNET_POOL_ISA
 #error "define CHALKNET_POOL_ISA before including pool_impl.h"
@@ -87,9 +88,15 @@ void window_max(T* best, int32_t* argmax, const T* image, const Pool2dShape& s,
   }
 }
 
+// Time on one thread of a pass over every window of `s`, for TeamChoice.
+inline int64_t windows_ns(const Pool2dShape& s) {
+  return s.batch * s.out_h * s.out_w * s.channels * s.pool_h * s.pool_w / kElementsPerNs;
+}
+
 template <typename T>
 void zero(T* data, int64_t count) {
-#pragma omp parallel for schedule(static)
+  const TeamChoice team(true, count / kElementsPerNs);
+#pragma omp parallel for schedule(static) if (team.parallel)
   for (int64_t i = 0; i < count; ++i) data[i] = T(0);
 }
 
@@ -97,11 +104,12 @@ void zero(T* data, int64_t count) {
 // (stride_h < pool_h) stay on one thread per image.
 template <typename Visit>
 void for_each_output_row_disjoint(const Pool2dShape& s, Visit visit) {
+  const TeamChoice team(true, windows_ns(s));
   if (s.stride_h >= s.pool_h) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (team.parallel)
     for (int64_t r = 0; r < s.batch * s.out_h; ++r) visit(r / s.out_h, r % s.out_h);
   } else {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (team.parallel)
     for (int64_t n = 0; n < s.batch; ++n) {
       for (int64_t oh = 0; oh < s.out_h; ++oh) visit(n, oh);
     }
@@ -123,7 +131,8 @@ void for_uncovered_rows(const Pool2dShape& s, Visit visit) {
   bool any = false;
   for (int64_t ih = 0; ih < s.in_h; ++ih) any = any || !row_covered(s, ih);
   if (!any) return;
-#pragma omp parallel for schedule(static)
+  const TeamChoice team(true, s.batch * s.in_h * s.in_w * s.channels / kElementsPerNs);
+#pragma omp parallel for schedule(static) if (team.parallel)
   for (int64_t r = 0; r < s.batch * s.in_h; ++r) {
     if (!row_covered(s, r % s.in_h)) visit(r / s.in_h, r % s.in_h);
   }
@@ -134,7 +143,8 @@ void for_uncovered_rows(const Pool2dShape& s, Visit visit) {
 template <typename T, typename Visit>
 void for_each_output_pixel(T* y, const T* x, const Pool2dShape& s, Visit visit) {
   const int64_t c_count = s.channels;
-#pragma omp parallel for schedule(static)
+  const TeamChoice team(true, windows_ns(s));
+#pragma omp parallel for schedule(static) if (team.parallel)
   for (int64_t r = 0; r < s.batch * s.out_h; ++r) {
     const int64_t n = r / s.out_h, oh = r % s.out_h;
     const T* image = x + n * s.in_h * s.in_w * c_count;

@@ -56,8 +56,10 @@
 #include <mutex>
 #include <vector>
 
+#include "cpu.h"
 #include "gemm.h"
 #include "rnn_gates.h"
+#include "team.h"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -215,7 +217,8 @@ template <typename T>
 void column_sums(T* out, const T* m, int64_t rows, int64_t cols) {
   const int64_t chunks = (rows + kSumChunkRows - 1) / kSumChunkRows;
   std::vector<T> partial(static_cast<size_t>(chunks * cols), T(0));
-#pragma omp parallel for schedule(static) if (rows * cols >= kParallelMinWork)
+  const TeamChoice team(rows * cols >= kParallelMinWork, rows * cols / kElementsPerNs);
+#pragma omp parallel for schedule(static) if (team.parallel)
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
     T* sum = partial.data() + chunk * cols;
     const int64_t end = std::min(rows, (chunk + 1) * kSumChunkRows);
@@ -234,7 +237,9 @@ void column_sums(T* out, const T* m, int64_t rows, int64_t cols) {
 template <typename T>
 void shifted_states(T* h_prev, const T* h0, const T* states, const RnnShape& s) {
   const int64_t H = s.units, TH = s.steps * s.units;
-#pragma omp parallel for schedule(static) if (s.batch * TH >= kParallelMinWork)
+  const int64_t values = s.batch * TH;
+  const TeamChoice team(values >= kParallelMinWork, values / kElementsPerNs);
+#pragma omp parallel for schedule(static) if (team.parallel)
   for (int64_t b = 0; b < s.batch; ++b) {
     std::memcpy(h_prev + b * TH, h0 + b * H, sizeof(T) * H);
     std::memcpy(h_prev + b * TH + H, states + b * TH, sizeof(T) * (TH - H));
@@ -265,16 +270,17 @@ struct Units {
   int64_t count() const { return end - begin; }
 };
 
-// How many shares (threads) the step loop uses: 1 unless a step's recurrent product is worth
-// a barrier, at most one per block of kUnitBlock units.
-int step_shares(const RnnShape& s, int64_t gates) {
-#if defined(_OPENMP)
-  if (omp_in_parallel() || s.batch * s.units * gates * s.units < kParallelMinStepWork) return 1;
-  return static_cast<int>(std::clamp<int64_t>(s.units / kUnitBlock, 1, omp_get_max_threads()));
-#else
-  (void)s, (void)gates;
-  return 1;
-#endif
+// Whether the step loop splits among threads: when a step's recurrent product is worth a
+// barrier and the whole loop is worth waking the team (team.h).
+TeamChoice step_team(const RnnShape& s, int64_t gates) {
+  const int64_t step_work = s.batch * s.units * gates * s.units;
+  return TeamChoice(step_work >= kParallelMinStepWork, s.steps * step_work / kMultiplyAddsPerNs);
+}
+
+// How many shares (threads) the step loop uses: at most one per block of kUnitBlock units.
+int step_shares(const RnnShape& s, const TeamChoice& team) {
+  if (!team.parallel) return 1;
+  return static_cast<int>(std::clamp<int64_t>(s.units / kUnitBlock, 1, get_num_threads()));
 }
 
 // Share `share` of `shares` of the units: whole blocks of kUnitBlock, balanced.
@@ -401,7 +407,8 @@ struct Target {
 template <typename T, class TargetFn, class Step>
 void forward_steps(const T* states, const T* h0, const T* recurrent_kernel, int64_t gates,
                    const RnnShape& s, const TargetFn& target, const Step& step) {
-  const int shares = step_shares(s, gates);
+  const TeamChoice team = step_team(s, gates);
+  const int shares = step_shares(s, team);
   std::vector<Units> units;
   std::vector<ToPack<T>> sources;  // share * gates + g: U[:, g*H + units] (H, n)
   for (int share = 0; share < shares; ++share) {
@@ -441,7 +448,8 @@ T* backward_steps(T* dh, const T* d_rec, const T* recurrent_kernel, int64_t gate
                   const RnnShape& s, const Step& step) {
   const int64_t H = s.units, width = gates * s.units, BH = s.batch * s.units;
   const auto dh_at = [&](int64_t t) { return dh + (s.steps - 1 - t) % 2 * BH; };
-  const int shares = step_shares(s, gates);
+  const TeamChoice team = step_team(s, gates);
+  const int shares = step_shares(s, team);
   std::vector<Units> units;
   std::vector<ToPack<T>> sources;  // op(B) (G*H, n) = U^T[:, units], U's rows read transposed
   for (int share = 0; share < shares; ++share) {
