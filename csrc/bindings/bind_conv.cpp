@@ -240,6 +240,22 @@ Pool2dShape pool_shape(const char* op, const std::array<int64_t, 4>& input, Pair
   return s;
 }
 
+// A pooling forward pass's arrays: x (4-D), its pooling geometry, and a new y.
+template <typename T>
+struct PoolOutput {
+  py::array_t<T> x;
+  Pool2dShape shape;
+  py::array_t<T> y;
+};
+
+template <typename T>
+PoolOutput<T> pool_output(const char* op, py::handle x_obj, Pair pool, Pair strides, Pads pads) {
+  auto x = require_array<T>(x_obj, op, "x");
+  require_ndim(x, 4, op, "x");
+  const Pool2dShape s = pool_shape(op, dims4(x), pool, strides, pads);
+  return {x, s, new_array<T>({s.batch, s.out_h, s.out_w, s.channels})};
+}
+
 enum class PoolKind { Max, Average };
 
 py::object pool_forward_binding(PoolKind kind, py::handle x_obj, Pair pool, Pair strides,
@@ -247,21 +263,18 @@ py::object pool_forward_binding(PoolKind kind, py::handle x_obj, Pair pool, Pair
   const char* op = kind == PoolKind::Max ? "ops.max_pool2d" : "ops.avg_pool2d";
   return with_float_type(x_obj, op, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto x = require_array<T>(x_obj, op, "x");
-    require_ndim(x, 4, op, "x");
-    const Pool2dShape s = pool_shape(op, dims4(x), pool, strides, pads);
-    auto y = new_array<T>({s.batch, s.out_h, s.out_w, s.channels});
-    T* y_ptr = y.mutable_data();
-    const T* x_ptr = x.data();
+    PoolOutput<T> p = pool_output<T>(op, x_obj, pool, strides, pads);
+    T* y_ptr = p.y.mutable_data();
+    const T* x_ptr = p.x.data();
     {
       py::gil_scoped_release release;
       if (kind == PoolKind::Max) {
-        max_pool2d_forward<T>(y_ptr, x_ptr, s);
+        max_pool2d_forward<T>(y_ptr, x_ptr, p.shape);
       } else {
-        avg_pool2d_forward<T>(y_ptr, x_ptr, s);
+        avg_pool2d_forward<T>(y_ptr, x_ptr, p.shape);
       }
     }
-    return std::move(y);
+    return std::move(p.y);
   });
 }
 
@@ -305,19 +318,17 @@ py::object max_pool_forward_argmax_binding(py::handle x_obj, Pair pool, Pair str
   const char* op = "ops.max_pool2d_with_argmax";
   return with_float_type(x_obj, op, "x", [&](auto tag) -> py::object {
     using T = decltype(tag);
-    auto x = require_array<T>(x_obj, op, "x");
-    require_ndim(x, 4, op, "x");
-    const Pool2dShape s = pool_shape(op, dims4(x), pool, strides, pads);
-    auto y = new_array<T>({s.batch, s.out_h, s.out_w, s.channels});
+    PoolOutput<T> p = pool_output<T>(op, x_obj, pool, strides, pads);
+    const Pool2dShape& s = p.shape;
     auto argmax = new_array<int32_t>({s.batch, s.out_h, s.out_w, s.channels});
-    T* y_ptr = y.mutable_data();
+    T* y_ptr = p.y.mutable_data();
     int32_t* argmax_ptr = argmax.mutable_data();
-    const T* x_ptr = x.data();
+    const T* x_ptr = p.x.data();
     {
       py::gil_scoped_release release;
       max_pool2d_forward_argmax<T>(y_ptr, argmax_ptr, x_ptr, s);
     }
-    return py::make_tuple(y, argmax);
+    return py::make_tuple(p.y, argmax);
   });
 }
 

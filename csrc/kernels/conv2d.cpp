@@ -356,36 +356,35 @@ void forward_direct_rows(T* y, const T* x, const T* kernel, const T* bias, const
   });
 }
 
-// d_kernel of a first layer by the direct kernel: bands grouped in chunks fixed by the shape;
-// chunk c's partial (c = 0 straight into d_kernel) is the sum over its bands in order, and the
-// partials are added in chunk order (the same result for any thread count).
+// d_kernel of a first layer by the direct kernel: bands grouped in chunks fixed by the shape,
+// each chunk's partial the sum over its bands in order (sum_chunks_in_order).
 template <typename T>
 void backward_kernel_direct_rows(T* d_kernel, const T* d_output, const T* x,
                                  const Conv2dShape& s) {
   const DirectBands<T> bands(s);
   const int64_t matrix = s.patch_size() * s.filters;
-  const int64_t bands_per_chunk = (bands.bands + kMaxKernelChunks - 1) / kMaxKernelChunks;
-  const int64_t chunks = (bands.bands + bands_per_chunk - 1) / bands_per_chunk;
-  auto partials = uninitialized<T>((chunks - 1) * matrix);
-#pragma omp parallel if (parallel_worth_it(chunks))
-  {
-    auto padded = uninitialized<T>(bands.padded_size());
-    std::vector<const T*> window_rows(static_cast<size_t>(bands.band * s.kernel_h));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      T* sum = chunk == 0 ? d_kernel : partials.get() + (chunk - 1) * matrix;
-      std::fill(sum, sum + matrix, T(0));
-      const int64_t last = std::min(bands.bands, (chunk + 1) * bands_per_chunk);
-      for (int64_t b = chunk * bands_per_chunk; b < last; ++b) {
-        int64_t n, oh0, rows;
-        bands.prepare(b, padded.get(), window_rows.data(), x, &n, &oh0, &rows);
-        bands.kernels.kernel_gradient(sum, window_rows.data(),
-                                      d_output + (n * s.out_h + oh0) * s.out_w * s.filters, rows,
-                                      bands.row_shape);
-      }
+  const Chunks chunks = chunks_of(bands.bands, kMaxKernelChunks);
+  struct Scratch {
+    std::unique_ptr<T[]> padded;
+    std::vector<const T*> window_rows;
+  };
+  const auto make_scratch = [&] {
+    return Scratch{uninitialized<T>(bands.padded_size()),
+                   std::vector<const T*>(static_cast<size_t>(bands.band * s.kernel_h))};
+  };
+  sum_chunks_in_order(d_kernel, matrix, chunks.count, make_scratch,
+                      [&](int64_t chunk, T* sum, Scratch& scratch) {
+    std::fill(sum, sum + matrix, T(0));
+    const int64_t first = chunk * chunks.per_chunk;
+    const int64_t last = std::min(bands.bands, first + chunks.per_chunk);
+    for (int64_t b = first; b < last; ++b) {
+      int64_t n, oh0, rows;
+      bands.prepare(b, scratch.padded.get(), scratch.window_rows.data(), x, &n, &oh0, &rows);
+      bands.kernels.kernel_gradient(sum, scratch.window_rows.data(),
+                                    d_output + (n * s.out_h + oh0) * s.out_w * s.filters, rows,
+                                    bands.row_shape);
     }
-  }
-  add_partials_in_order(d_kernel, partials.get(), chunks - 1, matrix);
+  });
 }
 
 // d_input += col2im(d_patches) for the tile of output pixels m0 .. m1-1.  Written in gather
@@ -597,28 +596,20 @@ void conv2d_backward_kernel(T* d_kernel, T* d_bias, const T* d_output, const T* 
   const int64_t matrix = k * f;
   const int64_t max_chunks = std::max<int64_t>(
       1, std::min<int64_t>(kMaxKernelChunks, kPartialBytes / (matrix * int64_t(sizeof(T)))));
-  const int64_t tiles_per_chunk =
-      std::max<int64_t>(kMinTilesPerChunk, (tiles + max_chunks - 1) / max_chunks);
-  const int64_t chunks = (tiles + tiles_per_chunk - 1) / tiles_per_chunk;
-  auto partials = uninitialized<T>((chunks - 1) * matrix);
-#pragma omp parallel if (parallel_worth_it(chunks))
-  {
-    auto patches = uninitialized<T>(tile * k);
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      T* sum = chunk == 0 ? d_kernel : partials.get() + (chunk - 1) * matrix;
-      const int64_t first = chunk * tiles_per_chunk * tile;
-      const int64_t last = std::min(total, first + tiles_per_chunk * tile);
-      for (int64_t m0 = first; m0 < last; m0 += tile) {
-        const int64_t m1 = std::min(last, m0 + tile);
-        gather_rows(patches.get(), k, x, s, m0, m1);
-        // sum (K, F) += patches^T (K, rows) . d_output rows (rows, F); the first tile sets it.
-        gemm<T>(sum, f, patches.get(), k, true, d_output + m0 * f, f, false, k, f, m1 - m0,
-                T(1), m0 == first ? T(0) : T(1));
-      }
+  const Chunks chunks = chunks_of(tiles, max_chunks, kMinTilesPerChunk);
+  const int64_t pixels_per_chunk = chunks.per_chunk * tile;
+  sum_chunks_in_order(d_kernel, matrix, chunks.count, [&] { return uninitialized<T>(tile * k); },
+                      [&](int64_t chunk, T* sum, std::unique_ptr<T[]>& patches) {
+    const int64_t first = chunk * pixels_per_chunk;
+    const int64_t last = std::min(total, first + pixels_per_chunk);
+    for (int64_t m0 = first; m0 < last; m0 += tile) {
+      const int64_t m1 = std::min(last, m0 + tile);
+      gather_rows(patches.get(), k, x, s, m0, m1);
+      // sum (K, F) += patches^T (K, rows) . d_output rows (rows, F); the first tile sets it.
+      gemm<T>(sum, f, patches.get(), k, true, d_output + m0 * f, f, false, k, f, m1 - m0, T(1),
+              m0 == first ? T(0) : T(1));
     }
-  }
-  add_partials_in_order(d_kernel, partials.get(), chunks - 1, matrix);
+  });
 }
 
 template void conv2d_forward<float>(float*, const float*, const float*, const float*,

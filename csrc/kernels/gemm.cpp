@@ -176,13 +176,27 @@ void scale(T* c, int64_t ldc, int64_t m, int64_t n, T beta) {
   }
 }
 
-// The problem on a grid of rectangles, one per thread of a parallel region.
+// The problem on `kernel`, split among the usable threads (see the top of the file).
 template <typename T>
-void run_on_grid(const Kernel<T>& kernel, const Problem<T>& problem, const Grid& grid) {
-#if defined(_OPENMP)
-  const int64_t m = problem.m, n = problem.n;
+void run(const Kernel<T>& kernel, const Problem<T>& problem) {
+  const int64_t m = problem.m, n = problem.n, k = problem.k;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || problem.alpha == T(0)) {
+    scale(problem.c, problem.ldc, m, n, problem.beta);
+    return;
+  }
   const int64_t mr = kernel.blocking.mr, nr = kernel.blocking.nr;
   const int64_t row_tiles = ceil_div(m, mr), col_tiles = ceil_div(n, nr);
+  const int64_t multiply_adds = m * n * k;
+  // double runs at half float's rate
+  const TeamChoice team(multiply_adds >= kSerialWork,
+                        multiply_adds * int64_t(sizeof(T)) / 4 / kMultiplyAddsPerNs);
+  const Grid grid = choose_grid(row_tiles, col_tiles, team.parallel ? get_num_threads() : 1);
+  if (grid.rows * grid.cols == 1) {
+    run_region(kernel, problem, 0, m, 0, n);
+    return;
+  }
+#if defined(_OPENMP)
   const int64_t rectangles = grid.rows * grid.cols;
 #pragma omp parallel num_threads(static_cast<int>(rectangles))
   // One rectangle per thread; a smaller team than asked for (OMP_THREAD_LIMIT, OMP_DYNAMIC)
@@ -196,33 +210,7 @@ void run_on_grid(const Kernel<T>& kernel, const Problem<T>& problem, const Grid&
     const int64_t col1 = std::min(n, col_tiles * (gc + 1) / grid.cols * nr);
     if (row0 < row1 && col0 < col1) run_region(kernel, problem, row0, row1, col0, col1);
   }
-#else
-  (void)grid;
-  run_region(kernel, problem, 0, problem.m, 0, problem.n);
 #endif
-}
-
-// The problem on `kernel`, split among the usable threads (see the top of the file).
-template <typename T>
-void run(const Kernel<T>& kernel, const Problem<T>& problem) {
-  const int64_t m = problem.m, n = problem.n, k = problem.k;
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0 || problem.alpha == T(0)) {
-    scale(problem.c, problem.ldc, m, n, problem.beta);
-    return;
-  }
-  const int64_t row_tiles = ceil_div(m, kernel.blocking.mr);
-  const int64_t col_tiles = ceil_div(n, kernel.blocking.nr);
-  const int64_t multiply_adds = m * n * k;
-  // double runs at half float's rate
-  const TeamChoice team(multiply_adds >= kSerialWork,
-                        multiply_adds * int64_t(sizeof(T)) / 4 / kMultiplyAddsPerNs);
-  const Grid grid = choose_grid(row_tiles, col_tiles, team.parallel ? get_num_threads() : 1);
-  if (grid.rows * grid.cols == 1) {
-    run_region(kernel, problem, 0, m, 0, n);
-  } else {
-    run_on_grid(kernel, problem, grid);
-  }
 }
 
 }  // namespace

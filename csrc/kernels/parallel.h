@@ -1,7 +1,8 @@
 // parallel.h: the OpenMP plumbing shared by the kernels built without instruction-set flags
-// (conv2d.cpp, winograd.cpp, activations.cpp): when a parallel region pays, per-thread buffers,
-// and sums of per-chunk partial results taken in a fixed order.
+// (conv2d.cpp, winograd.cpp, rnn.cpp): when a parallel region pays, buffers, and reductions
+// cut into chunks whose partial results are added in a fixed order.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -41,6 +42,37 @@ void add_partials_in_order(T* total, const T* partials, int64_t count, int64_t s
     for (int64_t chunk = 0; chunk < count; ++chunk) sum += partials[chunk * size + i];
     total[i] = sum;
   }
+}
+
+// `items` pieces of a reduction's work grouped into `count` chunks of `per_chunk` items (the
+// last may hold fewer): at most max_chunks chunks of at least min_per_chunk items, fixed by
+// the sizes alone so that the order of the additions is too.
+struct Chunks {
+  int64_t per_chunk, count;
+};
+
+inline Chunks chunks_of(int64_t items, int64_t max_chunks, int64_t min_per_chunk = 1) {
+  const int64_t per_chunk = std::max(min_per_chunk, (items + max_chunks - 1) / max_chunks);
+  return {per_chunk, (items + per_chunk - 1) / per_chunk};
+}
+
+// total (size,) = the sum of `chunks` partial results, computed in parallel and added in chunk
+// order, so the result is the same on any number of threads.  chunk_sum(chunk, sum, scratch)
+// writes chunk's partial into sum (chunk 0's straight into total), using the scratch that
+// make_scratch() made for the thread running it.
+template <typename T, class MakeScratch, class ChunkSum>
+void sum_chunks_in_order(T* total, int64_t size, int64_t chunks, const MakeScratch& make_scratch,
+                         const ChunkSum& chunk_sum) {
+  auto partials = uninitialized<T>((chunks - 1) * size);
+#pragma omp parallel if (parallel_worth_it(chunks))
+  {
+    auto scratch = make_scratch();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      chunk_sum(chunk, chunk == 0 ? total : partials.get() + (chunk - 1) * size, scratch);
+    }
+  }
+  add_partials_in_order(total, partials.get(), chunks - 1, size);
 }
 
 }  // namespace chalknet

@@ -187,7 +187,7 @@ inline void route_to_pixel(T* d_pixel, const T* dy, const int32_t* argmax, int32
 // inside them.  No clearing pass, so d_input is written once and never read.
 template <typename T>
 void max_backward_disjoint_row(T* d_image, const T* dy_row, const int32_t* argmax_row,
-                                      const Pool2dShape& s, int64_t oh) {
+                               const Pool2dShape& s, int64_t oh) {
   const int64_t c_count = s.channels;
   const Window rows = window_of(s, oh, 0);
   for (int64_t r = rows.row_begin; r < rows.row_end; ++r) {
@@ -209,7 +209,7 @@ void max_backward_disjoint_row(T* d_image, const T* dy_row, const int32_t* argma
 // pixels in the fixed order (oh, ow, window position).
 template <typename T>
 void max_backward_overlapping_row(T* d_image, const T* dy_row, const int32_t* argmax_row,
-                                         const Pool2dShape& s, int64_t oh) {
+                                  const Pool2dShape& s, int64_t oh) {
   const int64_t c_count = s.channels;
   for (int64_t ow = 0; ow < s.out_w; ++ow) {
     const Window w = window_of(s, oh, ow);

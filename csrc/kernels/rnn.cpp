@@ -58,6 +58,7 @@
 
 #include "cpu.h"
 #include "gemm.h"
+#include "parallel.h"
 #include "rnn_gates.h"
 #include "team.h"
 
@@ -81,11 +82,6 @@ constexpr int64_t kParallelMinStepWork = int64_t(1) << 18;
 constexpr int64_t kUnitBlock = 16;
 // Rows per chunk of the bias-gradient column sums (fixed, so the order of additions is too).
 constexpr int64_t kSumChunkRows = 256;
-
-template <typename T>
-std::unique_ptr<T[]> buffer(int64_t count) {
-  return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(count, 1))]);
-}
 
 // The backward pass's sequence-sized scratch (d_pre, d_rec, h_prev) and the packed copies of
 // the recurrent kernel are kept per calling thread and only grow, so a training loop does not
@@ -227,9 +223,7 @@ void column_sums(T* out, const T* m, int64_t rows, int64_t cols) {
     }
   }
   std::fill(out, out + cols, T(0));
-  for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    for (int64_t c = 0; c < cols; ++c) out[c] += partial[chunk * cols + c];
-  }
+  add_partials_in_order(out, partial.data(), chunks, cols);
 }
 
 // h_prev (B, T, H): row (b, t) holds h_{t-1} (h0 at t = 0), so that the recurrent-kernel
@@ -731,7 +725,7 @@ void simple_rnn_backward(T* d_x, T* d_h0, T* d_kernel, T* d_recurrent_kernel, T*
                          const uint8_t* mask, const RnnShape& s, Activation activation) {
   const int64_t H = s.units, TH = s.steps * s.units, BH = s.batch * s.units;
   T* d_pre = scratch<T>(Scratch::PreGradients, s.batch * TH);
-  auto dh = buffer<T>(2 * BH);
+  auto dh = uninitialized<T>(2 * BH);
   start_gradient(dh.get(), d_final_h, s);
   with_activation(activation, [&](auto act) {
     const T* d_h_initial = backward_steps<T>(
@@ -776,7 +770,7 @@ void lstm_backward(T* d_x, T* d_h0, T* d_c0, T* d_kernel, T* d_recurrent_kernel,
   const int64_t H = s.units, G = 4 * s.units, TH = s.steps * H, TG = s.steps * G;
   const int64_t BH = s.batch * H;
   T* d_pre = scratch<T>(Scratch::PreGradients, s.batch * TG);
-  auto dh = buffer<T>(2 * BH), dc = buffer<T>(BH);
+  auto dh = uninitialized<T>(2 * BH), dc = uninitialized<T>(BH);
   start_gradient(dh.get(), d_final_h, s);
   start_gradient(dc.get(), d_final_c, s);
   with_activations(activation, recurrent_activation, [&](auto act, auto rec_act) {
@@ -830,7 +824,7 @@ void gru_backward(T* d_x, T* d_h0, T* d_kernel, T* d_recurrent_kernel, T* d_bias
   const int64_t BH = s.batch * H;
   T* d_pre = scratch<T>(Scratch::PreGradients, s.batch * TG);
   T* d_rec = scratch<T>(Scratch::RecurrentGradients, s.batch * TG);
-  auto dh = buffer<T>(2 * BH);
+  auto dh = uninitialized<T>(2 * BH);
   start_gradient(dh.get(), d_final_h, s);
   with_activations(activation, recurrent_activation, [&](auto act, auto rec_act) {
     const T* d_h_initial = backward_steps<T>(

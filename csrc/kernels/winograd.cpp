@@ -374,35 +374,36 @@ void winograd_backward_kernel(T* d_kernel, const T* d_output, const T* x, const 
   const int64_t matrices = kPositions * c * f;
   const int64_t max_chunks = std::clamp<int64_t>(
       kPartialBytes / (matrices * int64_t(sizeof(T))), 1, kMaxChunks);
-  const int64_t blocks_per_chunk = (blocks + max_chunks - 1) / max_chunks;
-  const int64_t chunks = (blocks + blocks_per_chunk - 1) / blocks_per_chunk;
-  auto partials = uninitialized<T>(chunks * matrices);
-#pragma omp parallel if (parallel_worth_it(chunks))
-  {
-    auto v = uninitialized<T>(kPositions * block * c);
-    auto dy = uninitialized<T>(kPositions * block * f);
-    auto tile = uninitialized<T>(kPositions * std::max(c, f));
-    auto scratch = uninitialized<T>(scratch_size(plan));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      T* w = partials.get() + chunk * matrices;
-      const int64_t first = chunk * blocks_per_chunk;
-      const int64_t last = std::min(blocks, first + blocks_per_chunk);
-      for (int64_t b = first; b < last; ++b) {
-        const int64_t q0 = b * block, count = std::min(block, plan.tiles - q0);
-        transform_inputs(v.get(), x, plan, q0, count, tile.get(), scratch.get());
-        transform_d_outputs(dy.get(), d_output, plan, q0, count, tile.get(), scratch.get());
-        for (int position = 0; position < kPositions; ++position) {
-          // W (C, F) += V^T (C, tiles) . DY (tiles, F); the chunk's first block sets it.
-          gemm<T>(w + position * c * f, f, v.get() + position * block * c, c, true,
-                  dy.get() + position * block * f, f, false, c, f, count, T(1),
-                  b == first ? T(0) : T(1));
-        }
+  const Chunks chunks = chunks_of(blocks, max_chunks);
+  struct Scratch {
+    std::unique_ptr<T[]> v, dy, tile, transform;
+  };
+  const auto make_scratch = [&] {
+    return Scratch{uninitialized<T>(kPositions * block * c),
+                   uninitialized<T>(kPositions * block * f),
+                   uninitialized<T>(kPositions * std::max(c, f)),
+                   uninitialized<T>(scratch_size(plan))};
+  };
+  auto transformed = uninitialized<T>(matrices);
+  T* w = transformed.get();
+  sum_chunks_in_order(w, matrices, chunks.count, make_scratch,
+                      [&](int64_t chunk, T* sum, Scratch& scratch) {
+    const int64_t first = chunk * chunks.per_chunk;
+    const int64_t last = std::min(blocks, first + chunks.per_chunk);
+    for (int64_t b = first; b < last; ++b) {
+      const int64_t q0 = b * block, count = std::min(block, plan.tiles - q0);
+      transform_inputs(scratch.v.get(), x, plan, q0, count, scratch.tile.get(),
+                       scratch.transform.get());
+      transform_d_outputs(scratch.dy.get(), d_output, plan, q0, count, scratch.tile.get(),
+                          scratch.transform.get());
+      for (int position = 0; position < kPositions; ++position) {
+        // W (C, F) += V^T (C, tiles) . DY (tiles, F); the chunk's first block sets it.
+        gemm<T>(sum + position * c * f, f, scratch.v.get() + position * block * c, c, true,
+                scratch.dy.get() + position * block * f, f, false, c, f, count, T(1),
+                b == first ? T(0) : T(1));
       }
     }
-  }
-  T* w = partials.get();
-  add_partials_in_order(w, partials.get() + matrices, chunks - 1, matrices);
+  });
   // d_kernel (kh, kw, C, F) = A'_h^T W A'_w, back from the transformed domain.
   const int64_t matrix = c * f;
   auto scratch = uninitialized<T>(s.kernel_h * kAlpha * matrix);

@@ -54,6 +54,7 @@ __all__ += ["gru", "gru_backward", "lstm", "lstm_backward", "simple_rnn", "simpl
 from .ctc import ctc_decode, ctc_loss, ctc_loss_and_gradient
 
 __all__ += ["ctc_decode", "ctc_loss", "ctc_loss_and_gradient"]
+
 from .activations import relu_backward
 
 __all__ += ["relu_backward"]
